@@ -1,0 +1,27 @@
+//! # adjit-ir: the language of adjit
+//!
+//! Types, ops, functions and modules; the builder; the text format; the
+//! verifier; and the interpreter, which defines what every op means.
+//! This crate knows nothing of differentiation, optimisation or code
+//! generation: those are transforms over the IR defined here.
+//!
+//! Invariants every part relies on (checked by [`verify`]):
+//! - Values are defined before use; a function's values are numbered in
+//!   definition order (parameters, then node results in node order).
+//! - Every value's stored type is what [`typing::infer`] gives for its node.
+//! - Calls, scans and whiles refer to functions of the same module; the call
+//!   graph has no cycles.
+
+#![deny(missing_docs)]
+
+pub mod dim;
+pub mod function;
+pub mod op;
+pub mod types;
+pub mod typing;
+
+pub use dim::{Dim, SizeVar};
+pub use function::{Function, Module, Node, NodeId, Value, ValueData, ValueDef};
+pub use op::{BinaryOp, CmpOp, ConstData, FuncName, Op, ReduceOp, Scalar, SliceRange, UnaryOp};
+pub use types::{Elem, Shape, Type};
+pub use typing::TypeError;

@@ -1,0 +1,5 @@
+//! The `adjit` command-line tool.
+
+fn main() {
+    println!("adjit");
+}

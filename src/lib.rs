@@ -1,0 +1,8 @@
+//! # adjit
+//!
+//! Compiles differentiable computation graphs to native code.
+//! The graph language lives in [`ir`] (the `adjit-ir` crate).
+
+#![deny(missing_docs)]
+
+pub use adjit_ir as ir;
