@@ -14,14 +14,20 @@
 
 #![deny(missing_docs)]
 
+pub mod builder;
 pub mod dim;
 pub mod function;
+pub mod graph;
 pub mod op;
+pub mod tensor;
 pub mod types;
 pub mod typing;
 
+pub use builder::FunctionBuilder;
 pub use dim::{Dim, SizeVar};
 pub use function::{Function, Module, Node, NodeId, Value, ValueData, ValueDef};
+pub use graph::{BuildError, BuildErrors, Graph, Operand, Var};
 pub use op::{BinaryOp, CmpOp, ConstData, FuncName, Op, ReduceOp, Scalar, SliceRange, UnaryOp};
+pub use tensor::{Data, Tensor, TensorError};
 pub use types::{Elem, Shape, Type};
 pub use typing::TypeError;
