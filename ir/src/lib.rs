@@ -22,6 +22,7 @@ pub mod op;
 pub mod tensor;
 pub mod types;
 pub mod typing;
+pub mod verify;
 
 pub use builder::FunctionBuilder;
 pub use dim::{Dim, SizeVar};
@@ -31,3 +32,4 @@ pub use op::{BinaryOp, CmpOp, ConstData, FuncName, Op, ReduceOp, Scalar, SliceRa
 pub use tensor::{Data, Tensor, TensorError};
 pub use types::{Elem, Shape, Type};
 pub use typing::TypeError;
+pub use verify::{VerifyError, VerifyErrors, verify_function, verify_module};
