@@ -93,3 +93,41 @@ pub fn remove_unused_functions(module: &Module, roots: &[&str]) -> (Module, Vec<
     }
     (out, removed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adjit_ir::{Graph, Type};
+
+    #[test]
+    fn liveness_follows_operands_backwards() {
+        let g = Graph::new("f");
+        let x = g.param("x", Type::f64(&[2]));
+        let a = x.exp(); // live
+        let _b = a.sin(); // dead
+        let c = a.cos(); // live
+        let _d = c.tanh(); // dead
+        let f = g.finish(&[c]).unwrap();
+        assert_eq!(live_nodes(&f), [true, false, true, false]);
+    }
+
+    #[test]
+    fn reachability_goes_through_callees() {
+        let mut m = Module::new();
+        for (name, callee) in [("a", None), ("b", Some("a")), ("c", None), ("d", Some("b"))] {
+            let g = Graph::with_module(name, &m);
+            let x = g.param("x", Type::f64(&[]));
+            let y = match callee {
+                Some(c) => g.call(c, &[x])[0],
+                None => x.exp(),
+            };
+            m.add(g.finish(&[y]).unwrap()).unwrap();
+        }
+        let mut r: Vec<String> = reachable(&m, &["d"]).into_iter().collect();
+        r.sort();
+        assert_eq!(r, ["a", "b", "d"]);
+        let (pruned, removed) = remove_unused_functions(&m, &["d"]);
+        assert_eq!(removed, ["c"]);
+        assert_eq!(pruned.functions().len(), 3);
+    }
+}

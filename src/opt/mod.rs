@@ -15,6 +15,9 @@
 //!   including ±0, ±∞ and NaN (NaN results may differ in payload and sign).
 //!   Rewrites that are exact only up to rounding are opt-in
 //!   ([`Options::reassociate`]). Each rule in [`simplify`] states why it is exact.
+//! - A function that evaluates without error gives the same results after
+//!   optimisation. One that fails at run time (a symbolic slice bound out of
+//!   range) may fail in fewer places: removed or folded nodes no longer check.
 //! - No pass grows a function except the opt-in reassociating rules: each
 //!   default rule replaces a node by at most one node (or by an existing value).
 //! - Running out of rounds is a reported stop reason ([`Stop::RoundLimit`]),

@@ -868,18 +868,83 @@ fn compose_ranges(a: &SliceRange, b: &SliceRange) -> Option<SliceRange> {
     let s1 = i64::try_from(a.step).ok()?;
     let s2 = i64::try_from(b.step).ok()?;
     let step = s1.checked_mul(s2)?;
-    let start = a0.checked_add(s1.checked_mul(c)?)?;
     let count = Dim::range_len(&b.start, &b.stop, b.step).ok()??.known()?;
-    let stop = if count <= 0 {
-        start
+    // An empty outer range may start past the inner one's last index; any
+    // empty range within bounds picks the same (nothing).
+    let (start, stop) = if count <= 0 {
+        (a0, a0)
     } else {
-        start
-            .checked_add(step.checked_mul(count - 1)?)?
-            .checked_add(1)?
+        let start = a0.checked_add(s1.checked_mul(c)?)?;
+        let last = start.checked_add(step.checked_mul(count - 1)?)?;
+        (start, last.checked_add(1)?)
     };
     Some(SliceRange {
         start: Dim::Known(start),
         stop: Dim::Known(stop),
         step: u64::try_from(step).ok()?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn indices(len: i64, r: &SliceRange) -> Vec<i64> {
+        let (start, stop) = (r.start.known().unwrap(), r.stop.known().unwrap());
+        (start..stop.min(len)).step_by(r.step as usize).collect()
+    }
+
+    /// Composed ranges pick the same indices as slicing twice (brute force).
+    #[test]
+    fn composed_slices_pick_the_same_indices() {
+        let r = |a: i64, b: i64, s: u64| SliceRange {
+            start: Dim::Known(a),
+            stop: Dim::Known(b),
+            step: s,
+        };
+        let len = 23;
+        for s1 in 1..4u64 {
+            for a in 0..6 {
+                for b in a..=len {
+                    let inner = r(a, b, s1);
+                    let picked = indices(len, &inner);
+                    let n = picked.len() as i64;
+                    for s2 in 1..4u64 {
+                        for c in 0..=n {
+                            for d in c..=n {
+                                let outer = r(c, d, s2);
+                                let want: Vec<i64> = indices(n, &outer)
+                                    .iter()
+                                    .map(|&i| picked[i as usize])
+                                    .collect();
+                                let composed = compose_ranges(&inner, &outer).unwrap();
+                                let stop = composed.stop.known().unwrap();
+                                assert!(stop <= len, "{inner:?} {outer:?} -> {composed:?}");
+                                assert_eq!(indices(len, &composed), want, "{inner:?} {outer:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn symbolic_unit_slices_compose() {
+        let n = Dim::var("n");
+        let one = Dim::Known(1);
+        let inner = SliceRange {
+            start: one.clone(),
+            stop: n.clone(),
+            step: 1,
+        };
+        let outer = SliceRange {
+            start: one.clone(),
+            stop: n.checked_sub(&Dim::Known(2)).unwrap(),
+            step: 1,
+        };
+        let c = compose_ranges(&inner, &outer).unwrap();
+        assert_eq!(c.start, Dim::Known(2));
+        assert_eq!(c.stop, n.checked_sub(&one).unwrap());
+    }
 }
