@@ -229,21 +229,19 @@ impl<'a> Val<'a> {
 /// Stands in for an operand whose buffer a kernel took.
 static EMPTY: Data = Data::F64(Vec::new());
 
-/// An operand of the node being evaluated.
-pub(super) enum Operand<'s, 'a> {
-    /// Still used later: read-only.
-    Ref(&'s Val<'a>),
-    /// This node is its last use: the kernel may take its buffer.
+/// An operand of the node being evaluated. Operands still used later are
+/// shared (`Rc` count above 1), so only a last use can yield its buffer.
+pub(super) enum Operand<'a> {
+    /// The value.
     Own(Val<'a>),
     /// Its buffer was taken.
     Gone,
 }
 
-impl<'a> Operand<'_, 'a> {
+impl<'a> Operand<'a> {
     /// The shape (empty once taken).
     pub(super) fn shape(&self) -> &[usize] {
         match self {
-            Operand::Ref(v) => v.shape(),
             Operand::Own(v) => v.shape(),
             Operand::Gone => &[],
         }
@@ -252,7 +250,6 @@ impl<'a> Operand<'_, 'a> {
     /// The elements (empty once taken).
     pub(super) fn data(&self) -> &Data {
         match self {
-            Operand::Ref(v) => v.data(),
             Operand::Own(v) => v.data(),
             Operand::Gone => &EMPTY,
         }
@@ -263,7 +260,7 @@ impl<'a> Operand<'_, 'a> {
         self.data().elem()
     }
 
-    /// The buffer, if this is its last use and nothing else holds it.
+    /// The buffer, if nothing else holds it.
     pub(super) fn take_buf(&mut self) -> Option<Buf> {
         match std::mem::replace(self, Operand::Gone) {
             Operand::Own(Val::Held(rc)) => match Rc::try_unwrap(rc) {
@@ -283,7 +280,6 @@ impl<'a> Operand<'_, 'a> {
     /// The value itself (shared, not copied).
     pub(super) fn into_val(self) -> Option<Val<'a>> {
         match self {
-            Operand::Ref(v) => Some(v.clone()),
             Operand::Own(v) => Some(v),
             Operand::Gone => None,
         }

@@ -193,7 +193,7 @@ fn binary_bool(op: BinaryOp, d: Dst2<'_, bool>) -> Result<(), Fault> {
 }
 
 /// `op(x)`, elementwise.
-pub(super) fn unary(m: &Rc<Meter>, op: UnaryOp, x: &mut Operand<'_, '_>) -> Result<Buf, Fault> {
+pub(super) fn unary(m: &Rc<Meter>, op: UnaryOp, x: &mut Operand<'_>) -> Result<Buf, Fault> {
     let elem = x.elem();
     if !op.accepts(elem) {
         return Err(undefined(op.name(), elem));
@@ -234,7 +234,7 @@ pub(super) fn unary(m: &Rc<Meter>, op: UnaryOp, x: &mut Operand<'_, '_>) -> Resu
 }
 
 /// Checks that two operands have one type (element type and shape).
-fn same_type(op: &str, a: &Operand<'_, '_>, b: &Operand<'_, '_>) -> Result<(), Fault> {
+fn same_type(op: &str, a: &Operand<'_>, b: &Operand<'_>) -> Result<(), Fault> {
     if a.elem() != b.elem() || a.shape() != b.shape() {
         return Err(malformed(format!(
             "`{op}` operands differ: {}{:?} and {}{:?}",
@@ -249,7 +249,7 @@ fn same_type(op: &str, a: &Operand<'_, '_>, b: &Operand<'_, '_>) -> Result<(), F
 
 fn binary_typed<T: Elt>(
     m: &Rc<Meter>,
-    args: &mut [Operand<'_, '_>],
+    args: &mut [Operand<'_>],
     kernel: fn(BinaryOp, Dst2<'_, T>) -> Result<(), Fault>,
     op: BinaryOp,
 ) -> Result<Buf, Fault> {
@@ -277,11 +277,7 @@ fn binary_typed<T: Elt>(
 }
 
 /// `op(a, b)`, elementwise, on operands of one type.
-pub(super) fn binary(
-    m: &Rc<Meter>,
-    op: BinaryOp,
-    args: &mut [Operand<'_, '_>],
-) -> Result<Buf, Fault> {
+pub(super) fn binary(m: &Rc<Meter>, op: BinaryOp, args: &mut [Operand<'_>]) -> Result<Buf, Fault> {
     let [a, b] = &*args else {
         return Err(malformed(format!("`{}` takes 2 operands", op.name())));
     };
@@ -319,7 +315,7 @@ fn compare_typed<T: Elt + PartialOrd>(
 }
 
 /// `op(a, b)`, elementwise, giving `bool`.
-pub(super) fn compare(m: &Rc<Meter>, op: CmpOp, args: &[Operand<'_, '_>]) -> Result<Buf, Fault> {
+pub(super) fn compare(m: &Rc<Meter>, op: CmpOp, args: &[Operand<'_>]) -> Result<Buf, Fault> {
     let [a, b] = args else {
         return Err(malformed(format!("`{}` takes 2 operands", op.name())));
     };
@@ -333,7 +329,7 @@ pub(super) fn compare(m: &Rc<Meter>, op: CmpOp, args: &[Operand<'_, '_>]) -> Res
     Ok(Buf::new(m, a.shape().to_vec(), Data::Bool(out)))
 }
 
-fn select_typed<T: Elt>(m: &Rc<Meter>, args: &mut [Operand<'_, '_>]) -> Result<Buf, Fault> {
+fn select_typed<T: Elt>(m: &Rc<Meter>, args: &mut [Operand<'_>]) -> Result<Buf, Fault> {
     let [c, t, f] = args else {
         return Err(malformed("`select` takes 3 operands"));
     };
@@ -360,7 +356,7 @@ fn select_typed<T: Elt>(m: &Rc<Meter>, args: &mut [Operand<'_, '_>]) -> Result<B
 }
 
 /// `cond ? on_true : on_false`, elementwise.
-pub(super) fn select(m: &Rc<Meter>, args: &mut [Operand<'_, '_>]) -> Result<Buf, Fault> {
+pub(super) fn select(m: &Rc<Meter>, args: &mut [Operand<'_>]) -> Result<Buf, Fault> {
     let [c, t, f] = &*args else {
         return Err(malformed("`select` takes 3 operands"));
     };
@@ -384,7 +380,7 @@ fn convert_with<S: Copy, T>(m: &Meter, xs: &[S], f: impl Fn(S) -> T) -> Result<V
 }
 
 /// Converts elements to `to`.
-pub(super) fn convert(m: &Rc<Meter>, to: Elem, x: &mut Operand<'_, '_>) -> Result<Buf, Fault> {
+pub(super) fn convert(m: &Rc<Meter>, to: Elem, x: &mut Operand<'_>) -> Result<Buf, Fault> {
     if x.elem() == to {
         if let Some(buf) = x.take_buf() {
             return Ok(buf);

@@ -43,6 +43,7 @@ enum Next<'a> {
 
 /// What a node's kernel produced.
 enum Outcome<'a> {
+    One(Val<'a>),
     Values(Vec<Val<'a>>),
     Start(Wait<'a>, usize, Vec<Val<'a>>),
 }
@@ -158,7 +159,7 @@ fn shape(env: &[(SizeVar, i64)], s: &Shape) -> Result<Vec<usize>, Fault> {
 }
 
 /// The only operand of a unary-shaped op.
-fn single<'x, 's, 'a>(ops: &'x mut [Operand<'s, 'a>]) -> Result<&'x mut Operand<'s, 'a>, Fault> {
+fn single<'x, 'a>(ops: &'x mut [Operand<'a>]) -> Result<&'x mut Operand<'a>, Fault> {
     let n = ops.len();
     match ops {
         [x] => Ok(x),
@@ -174,7 +175,11 @@ impl Interpreter<'_> {
         args: Vec<Val<'a>>,
         m: &Rc<Meter>,
     ) -> Result<Vec<Val<'a>>, EvalError> {
-        let mut stack = vec![self.enter(fi, args)?];
+        // Reused across nodes and frames, so a node costs no bookkeeping
+        // allocations: the operand list, and the slot tables of popped frames.
+        let mut ops: Vec<Operand<'a>> = Vec::new();
+        let mut pool: Vec<Vec<Option<Val<'a>>>> = Vec::new();
+        let mut stack = vec![self.enter(fi, args, &mut pool)?];
         let mut returned: Option<Vec<Val<'a>>> = None;
         loop {
             let Some(top) = stack.last_mut() else {
@@ -194,14 +199,20 @@ impl Interpreter<'_> {
                     .map(|o| top.slots[o.index()].clone())
                     .collect::<Option<Vec<_>>>()
                     .ok_or_else(|| top.locate(malformed("an output has no value")))?;
-                stack.pop();
+                if let Some(frame) = stack.pop() {
+                    let mut slots = frame.slots;
+                    slots.clear();
+                    pool.push(slots);
+                }
                 if stack.is_empty() {
                     return Ok(outs);
                 }
                 returned = Some(outs);
                 continue;
             } else {
-                self.step(top, m).map_err(|f| top.locate(f))?
+                let next = self.step(top, &mut ops, m);
+                ops.clear();
+                next.map_err(|f| top.locate(f))?
             };
             match next {
                 Next::Done => top.advance(),
@@ -212,7 +223,7 @@ impl Interpreter<'_> {
                             limit: self.limits.max_call_depth,
                         });
                     }
-                    let frame = self.enter(callee, args)?;
+                    let frame = self.enter(callee, args, &mut pool)?;
                     stack.push(frame);
                 }
             }
@@ -220,7 +231,12 @@ impl Interpreter<'_> {
     }
 
     /// A frame for function `fi` with its size variables bound from `args`.
-    fn enter<'a>(&self, fi: usize, args: Vec<Val<'a>>) -> Result<Frame<'_, 'a>, EvalError> {
+    fn enter<'a>(
+        &self,
+        fi: usize,
+        args: Vec<Val<'a>>,
+        pool: &mut Vec<Vec<Option<Val<'a>>>>,
+    ) -> Result<Frame<'_, 'a>, EvalError> {
         let func = &self.module.functions()[fi];
         let plan = &self.plans[fi];
         if let Some((node, message)) = &plan.broken {
@@ -238,7 +254,8 @@ impl Interpreter<'_> {
             });
         }
         let env = bind(func, &args)?;
-        let mut slots: Vec<Option<Val<'a>>> = (0..func.value_count()).map(|_| None).collect();
+        let mut slots = pool.pop().unwrap_or_default();
+        slots.resize_with(func.value_count(), || None);
         for (p, a) in func.params().iter().zip(args) {
             slots[p.index()] = Some(a);
         }
@@ -252,8 +269,14 @@ impl Interpreter<'_> {
         })
     }
 
-    /// Evaluates node `pc` of the frame, or starts its callee.
-    fn step<'a>(&self, frame: &mut Frame<'_, 'a>, m: &Rc<Meter>) -> Result<Next<'a>, Fault> {
+    /// Evaluates node `pc` of the frame, or starts its callee. `ops` is an
+    /// empty scratch list.
+    fn step<'a>(
+        &self,
+        frame: &mut Frame<'_, 'a>,
+        ops: &mut Vec<Operand<'a>>,
+        m: &Rc<Meter>,
+    ) -> Result<Next<'a>, Fault> {
         let Frame {
             func,
             plan,
@@ -263,26 +286,29 @@ impl Interpreter<'_> {
             wait,
         } = frame;
         let node = &func.nodes()[*pc];
-        let movable = &plan.movable[*pc];
-        // Take the operands that die here first, then borrow the rest.
-        let mut taken: Vec<Option<Val<'a>>> = node
-            .args
-            .iter()
-            .zip(movable)
-            .map(|(a, &mv)| if mv { slots[a.index()].take() } else { None })
-            .collect();
-        let outcome = {
-            let mut ops = Vec::with_capacity(node.args.len());
-            for (a, t) in node.args.iter().zip(&mut taken) {
-                match (t.take(), &slots[a.index()]) {
-                    (Some(v), _) => ops.push(Operand::Own(v)),
-                    (None, Some(v)) => ops.push(Operand::Ref(v)),
-                    (None, None) => return Err(malformed(format!("operand {a:?} has no value"))),
-                }
+        // An operand that dies here is moved out of its slot, so its buffer
+        // may be reused; the others are shared.
+        for (a, &dies) in node.args.iter().zip(&plan.movable[*pc]) {
+            let slot = &mut slots[a.index()];
+            let v = if dies { slot.take() } else { slot.clone() };
+            match v {
+                Some(v) => ops.push(Operand::Own(v)),
+                None => return Err(malformed(format!("operand {a:?} has no value"))),
             }
-            self.apply(func, node, &mut ops, env, m)?
-        };
-        match outcome {
+        }
+        match self.apply(func, node, ops, env, m)? {
+            Outcome::One(v) => {
+                match node.results.as_slice() {
+                    [r] => slots[r.index()] = Some(v),
+                    rs => {
+                        return Err(malformed(format!(
+                            "produced 1 result, the node declares {}",
+                            rs.len()
+                        )));
+                    }
+                }
+                Ok(Next::Done)
+            }
             Outcome::Values(vals) => {
                 Frame::store(slots, node, vals)?;
                 Ok(Next::Done)
@@ -339,11 +365,11 @@ impl Interpreter<'_> {
         &self,
         func: &Function,
         node: &Node,
-        ops: &mut [Operand<'_, 'a>],
+        ops: &mut [Operand<'a>],
         env: &[(SizeVar, i64)],
         m: &Rc<Meter>,
     ) -> Result<Outcome<'a>, Fault> {
-        let nullary = |ops: &[Operand<'_, 'a>]| {
+        let nullary = |ops: &[Operand<'a>]| {
             if ops.is_empty() {
                 Ok(())
             } else {
@@ -443,12 +469,12 @@ impl Interpreter<'_> {
                 });
             }
         };
-        Ok(Outcome::Values(vec![Val::held(buf)]))
+        Ok(Outcome::One(Val::held(buf)))
     }
 }
 
 /// The operands as values, for a callee.
-fn vals<'a>(ops: &mut [Operand<'_, 'a>]) -> Result<Vec<Val<'a>>, Fault> {
+fn vals<'a>(ops: &mut [Operand<'a>]) -> Result<Vec<Val<'a>>, Fault> {
     ops.iter_mut()
         .map(|o| {
             std::mem::replace(o, Operand::Gone)

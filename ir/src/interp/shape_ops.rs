@@ -79,7 +79,7 @@ fn strided(
 /// Operand axis `i` becomes result axis `dims[i]`; size-1 axes stretch.
 pub(super) fn broadcast(
     m: &Rc<Meter>,
-    x: &Operand<'_, '_>,
+    x: &Operand<'_>,
     shape: Vec<usize>,
     dims: &[usize],
 ) -> Result<Buf, Fault> {
@@ -109,11 +109,7 @@ pub(super) fn broadcast(
 }
 
 /// Same elements in row-major order, new shape.
-pub(super) fn reshape(
-    m: &Rc<Meter>,
-    x: &mut Operand<'_, '_>,
-    shape: Vec<usize>,
-) -> Result<Buf, Fault> {
+pub(super) fn reshape(m: &Rc<Meter>, x: &mut Operand<'_>, shape: Vec<usize>) -> Result<Buf, Fault> {
     let n = m.count(&shape)?;
     if n != x.data().len() {
         return Err(malformed(format!(
@@ -135,11 +131,7 @@ pub(super) fn reshape(
 }
 
 /// Result axis `i` is operand axis `perm[i]`.
-pub(super) fn transpose(
-    m: &Rc<Meter>,
-    x: &mut Operand<'_, '_>,
-    perm: &[usize],
-) -> Result<Buf, Fault> {
+pub(super) fn transpose(m: &Rc<Meter>, x: &mut Operand<'_>, perm: &[usize]) -> Result<Buf, Fault> {
     let xs = x.shape();
     let mut seen = vec![false; xs.len()];
     if perm.len() != xs.len()
@@ -169,7 +161,7 @@ pub(super) struct Range {
 }
 
 /// A strided box, one range per axis.
-pub(super) fn slice(m: &Rc<Meter>, x: &Operand<'_, '_>, ranges: &[Range]) -> Result<Buf, Fault> {
+pub(super) fn slice(m: &Rc<Meter>, x: &Operand<'_>, ranges: &[Range]) -> Result<Buf, Fault> {
     let xs = x.shape();
     if ranges.len() != xs.len() {
         return Err(malformed(format!(
@@ -219,7 +211,7 @@ pub(super) fn slice(m: &Rc<Meter>, x: &Operand<'_, '_>, ranges: &[Range]) -> Res
 }
 
 /// Operands joined along `axis`.
-pub(super) fn concat(m: &Rc<Meter>, args: &[Operand<'_, '_>], axis: usize) -> Result<Buf, Fault> {
+pub(super) fn concat(m: &Rc<Meter>, args: &[Operand<'_>], axis: usize) -> Result<Buf, Fault> {
     let Some(first) = args.first() else {
         return Err(malformed("`concat` needs at least one operand"));
     };
@@ -275,7 +267,7 @@ pub(super) fn concat(m: &Rc<Meter>, args: &[Operand<'_, '_>], axis: usize) -> Re
 /// Padding along each axis: `lo`, `hi` and `interior`, all `value`.
 pub(super) fn pad(
     m: &Rc<Meter>,
-    x: &Operand<'_, '_>,
+    x: &Operand<'_>,
     lo: &[usize],
     hi: &[usize],
     interior: &[u64],
@@ -345,7 +337,7 @@ fn clamp(i: i64, d: usize) -> usize {
 }
 
 /// numpy `take` along `axis`, indices clamped.
-pub(super) fn gather(m: &Rc<Meter>, args: &[Operand<'_, '_>], axis: usize) -> Result<Buf, Fault> {
+pub(super) fn gather(m: &Rc<Meter>, args: &[Operand<'_>], axis: usize) -> Result<Buf, Fault> {
     let [x, idx] = args else {
         return Err(malformed("`gather` takes 2 operands"));
     };
@@ -409,7 +401,7 @@ fn scatter_typed<T: Num>(
 /// its clamped index.
 pub(super) fn scatter_add(
     m: &Rc<Meter>,
-    args: &[Operand<'_, '_>],
+    args: &[Operand<'_>],
     axis: usize,
     size: usize,
 ) -> Result<Buf, Fault> {
@@ -504,7 +496,7 @@ fn reduce_typed<T: Copy>(
 pub(super) fn reduce(
     m: &Rc<Meter>,
     op: ReduceOp,
-    x: &Operand<'_, '_>,
+    x: &Operand<'_>,
     axes: &[usize],
 ) -> Result<Buf, Fault> {
     let xs = x.shape();
@@ -647,7 +639,7 @@ fn matmul_typed<T: Num>(
 }
 
 /// `[B.., m, k] × [B.., k, n] → [B.., m, n]`.
-pub(super) fn matmul(m: &Rc<Meter>, args: &[Operand<'_, '_>]) -> Result<Buf, Fault> {
+pub(super) fn matmul(m: &Rc<Meter>, args: &[Operand<'_>]) -> Result<Buf, Fault> {
     let [a, b] = args else {
         return Err(malformed("`matmul` takes 2 operands"));
     };
