@@ -2463,3 +2463,159 @@ fn no_operand_combination_panics() {
     }
     assert!(evaluated > 10_000, "{evaluated}");
 }
+
+// ---------------------------------------------------------------- length 1 and f32
+
+#[test]
+fn length_one_arrays_through_every_kind_of_op() {
+    let one = vec1(&[-0.0]);
+    let b = f64s(&apply1(
+        Op::Binary(BinaryOp::Max),
+        &[one.clone(), vec1(&[0.0])],
+    ));
+    assert_same64(&b, &[0.0], "max length 1");
+    let c = bools(&apply1(
+        Op::Compare(CmpOp::Eq),
+        &[one.clone(), vec1(&[0.0])],
+    ));
+    assert_eq!(c, [true]);
+    let r = f64s(&apply1(
+        Op::Reduce {
+            op: ReduceOp::Min,
+            axes: vec![0],
+        },
+        std::slice::from_ref(&one),
+    ));
+    assert_same64(&r, &[-0.0], "min of [-0]");
+    let mm = f64s(&apply1(
+        Op::Matmul,
+        &[t64(&[1, 1], &[3.0]), t64(&[1, 1], &[-2.0])],
+    ));
+    assert_eq!(mm, [-6.0]);
+    let s = f64s(&apply1(
+        Op::Slice {
+            ranges: vec![range(0, 1, 1)],
+        },
+        std::slice::from_ref(&one),
+    ));
+    assert_same64(&s, &[-0.0], "slice");
+    let t = apply1(Op::Transpose { perm: vec![1, 0] }, &[t64(&[1, 1], &[7.0])]);
+    assert_eq!((t.shape(), f64s(&t)), (&[1usize, 1][..], vec![7.0]));
+    let bc = apply1(
+        Op::Broadcast {
+            shape: Shape::known(&[4]),
+            dims: vec![0],
+        },
+        &[vec1(&[2.5])],
+    );
+    assert_eq!(f64s(&bc), [2.5; 4]);
+    let g = apply1(
+        Op::Gather { axis: 0 },
+        &[vec1(&[9.0]), ti(&[3], &[-5, 0, 7])],
+    );
+    assert_eq!(f64s(&g), [9.0; 3]);
+    let sc = apply1(
+        Op::ScatterAdd {
+            axis: 0,
+            size: Dim::Known(1),
+        },
+        &[vec1(&[1.0, 2.0, 4.0]), ti(&[3], &[-5, 0, 7])],
+    );
+    assert_eq!(f64s(&sc), [7.0]);
+    let cc = apply1(Op::Concat { axis: 0 }, &[one.clone(), vec1(&[1.0])]);
+    assert_same64(&f64s(&cc), &[-0.0, 1.0], "concat");
+}
+
+#[test]
+fn structural_ops_on_f32_i64_and_bool() {
+    let x = t32(&[2, 3], &[1.0, f32::NAN, -0.0, 4.0, 5.0, f32::NEG_INFINITY]);
+    let t = apply1(Op::Transpose { perm: vec![1, 0] }, std::slice::from_ref(&x));
+    assert_same32(
+        &f32s(&t),
+        &[1.0, 4.0, f32::NAN, 5.0, -0.0, f32::NEG_INFINITY],
+        "transpose f32",
+    );
+    let mx = apply1(
+        Op::Reduce {
+            op: ReduceOp::Max,
+            axes: vec![1],
+        },
+        std::slice::from_ref(&x),
+    );
+    assert_same32(&f32s(&mx), &[f32::NAN, 5.0], "reduce_max f32");
+    let mn = apply1(
+        Op::Reduce {
+            op: ReduceOp::Min,
+            axes: vec![0],
+        },
+        std::slice::from_ref(&x),
+    );
+    assert_same32(
+        &f32s(&mn),
+        &[1.0, f32::NAN, f32::NEG_INFINITY],
+        "reduce_min f32",
+    );
+    let p = apply1(
+        Op::Pad {
+            lo: vec![Dim::ZERO],
+            hi: vec![Dim::ONE],
+            interior: vec![1],
+            value: Scalar::F32(0.5),
+        },
+        &[t32(&[2], &[1.0, 2.0])],
+    );
+    assert_eq!(f32s(&p), [1.0, 0.5, 2.0, 0.5]);
+    let g = apply1(Op::Gather { axis: 1 }, &[x, ti(&[1], &[2])]);
+    assert_same32(&f32s(&g), &[-0.0, f32::NEG_INFINITY], "gather f32");
+    let tb2 = apply1(
+        Op::Transpose { perm: vec![1, 0] },
+        &[tb(&[2, 2], &[true, false, false, false])],
+    );
+    assert_eq!(bools(&tb2), [true, false, false, false]);
+    let bb = apply1(
+        Op::Broadcast {
+            shape: Shape::known(&[2, 2]),
+            dims: vec![1],
+        },
+        &[tb(&[2], &[true, false])],
+    );
+    assert_eq!(bools(&bb), [true, false, true, false]);
+    let sl = apply1(
+        Op::Slice {
+            ranges: vec![range(1, 5, 2)],
+        },
+        &[ti(&[5], &[0, 1, 2, 3, 4])],
+    );
+    assert_eq!(i64s(&sl), [1, 3]);
+    let cb = apply1(
+        Op::Concat { axis: 0 },
+        &[tb(&[1], &[true]), tb(&[2], &[false, true])],
+    );
+    assert_eq!(bools(&cb), [true, false, true]);
+    let rs = apply1(
+        Op::Reshape {
+            shape: Shape::known(&[2, 1]),
+        },
+        &[ti(&[2], &[4, 5])],
+    );
+    assert_eq!((rs.shape(), i64s(&rs)), (&[2usize, 1][..], vec![4, 5]));
+}
+
+#[test]
+fn error_messages_name_the_function_node_and_sizes() {
+    let m = rosen_module();
+    let err = eval(&m, "rosen", &[t32(&[3], &[1.0, 2.0, 3.0])]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "@rosen: input 0 (%x) must be f64[n], got f32[3]"
+    );
+    let err = eval(&m, "rosen", &[vec1(&[])]).unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("@rosen, node n"), "{text}");
+    assert!(text.contains("range 0:-1 is not within 0:0"), "{text}");
+    let err = declared(Op::Unary(UnaryOp::Not), &[vec1(&[1.0])], 1, vec![]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "@bad, node n0: malformed: `not`: not defined for f64"
+    );
+}

@@ -75,6 +75,12 @@ impl Meter {
         })
     }
 
+    /// Bytes of live buffers.
+    #[cfg(test)]
+    pub(super) fn live(&self) -> usize {
+        self.live.get()
+    }
+
     /// The limits in force.
     pub(super) fn limits(&self) -> &Limits {
         &self.limits
@@ -409,7 +415,7 @@ macro_rules! for_elem {
 
 /// Like `for_elem!` for numeric types; `bool` is a malformed operand.
 macro_rules! for_num {
-    ($elem:expr, $what:expr, $T:ident => $body:expr) => {
+    ($elem:expr, $T:ident => $body:expr) => {
         match $elem {
             $crate::types::Elem::F64 => {
                 type $T = f64;
@@ -424,10 +430,7 @@ macro_rules! for_num {
                 $body
             }
             $crate::types::Elem::Bool => {
-                return Err($crate::interp::buf::malformed(format!(
-                    "{} is not defined for bool",
-                    $what
-                )))
+                return Err($crate::interp::buf::malformed("not defined for bool"))
             }
         }
     };
@@ -480,5 +483,70 @@ pub(super) fn for_each_row<const K: usize>(
             }
             idx[k] = 0;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_are_visited_in_row_major_order() {
+        let mut seen = Vec::new();
+        for_each_row(&[2, 3], [&[30, 10], &[1, 2]], [5, 0], |[a, b]| {
+            seen.push((a, b))
+        });
+        let want: Vec<(usize, usize)> = (0..2)
+            .flat_map(|i| (0..3).map(move |j| (5 + 30 * i + 10 * j, i + 2 * j)))
+            .collect();
+        assert_eq!(seen, want);
+        let mut count = 0;
+        for_each_row(&[], [&[]], [7], |[a]| {
+            assert_eq!(a, 7);
+            count += 1;
+        });
+        assert_eq!(count, 1, "no outer axes: one row");
+        for_each_row(&[4, 0], [&[1, 1]], [0], |_| count += 1);
+        assert_eq!(count, 1, "an empty axis: no rows");
+    }
+
+    #[test]
+    fn strides_are_row_major() {
+        assert_eq!(strides(&[2, 3, 4]), [12, 4, 1]);
+        assert_eq!(strides(&[]), [0usize; 0]);
+        assert_eq!(strides(&[0, 5]), [5, 1]);
+    }
+
+    #[test]
+    fn buffers_give_back_their_bytes() {
+        let m = Meter::new(Limits {
+            max_live_bytes: 100,
+            ..Limits::default()
+        });
+        let a = Buf::new(&m, vec![4], Data::F64(m.filled(4, 1.0).unwrap()));
+        assert_eq!(m.live(), 32);
+        let b = Buf::new(&m, vec![8], Data::F64(m.filled(8, 1.0).unwrap()));
+        assert_eq!(m.live(), 96);
+        assert!(matches!(
+            m.alloc::<f64>(1),
+            Err(Fault::OutOfMemory {
+                requested: 8,
+                live: 96,
+                limit: 100
+            })
+        ));
+        assert!(m.alloc::<bool>(4).is_ok());
+        drop(a);
+        let t = b.into_tensor().unwrap();
+        assert_eq!(t.shape(), [8]);
+        assert_eq!(m.live(), 0);
+        assert!(matches!(
+            m.count(&[1 << 40, 1 << 40]),
+            Err(Fault::TooLarge { .. })
+        ));
+        assert!(matches!(
+            m.alloc::<u8>(usize::MAX),
+            Err(Fault::TooLarge { .. })
+        ));
     }
 }

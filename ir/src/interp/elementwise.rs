@@ -40,8 +40,8 @@ fn map2<T: Copy>(d: Dst2<'_, T>, f: impl Fn(T, T) -> T) {
     }
 }
 
-fn undefined(op: &str, elem: Elem) -> Fault {
-    malformed(format!("`{op}` is not defined for {elem}"))
+fn undefined(elem: Elem) -> Fault {
+    malformed(format!("not defined for {elem}"))
 }
 
 /// Float kernels, written once for `f64` and `f32` with the type's own
@@ -119,7 +119,7 @@ macro_rules! float_kernels {
                         x
                     }
                 }),
-                UnaryOp::Not => return Err(undefined(op.name(), <$t as Elt>::ELEM)),
+                UnaryOp::Not => return Err(undefined(<$t as Elt>::ELEM)),
             }
             Ok(())
         }
@@ -135,7 +135,7 @@ macro_rules! float_kernels {
                 BinaryOp::Max => map2(d, $max),
                 BinaryOp::Atan2 => map2(d, <$t>::atan2),
                 BinaryOp::And | BinaryOp::Or => {
-                    return Err(undefined(op.name(), <$t as Elt>::ELEM));
+                    return Err(undefined(<$t as Elt>::ELEM));
                 }
             }
             Ok(())
@@ -152,7 +152,7 @@ fn unary_i64(op: UnaryOp, d: Dst<'_, i64>) -> Result<(), Fault> {
         UnaryOp::Abs => map1(d, i64::wrapping_abs),
         UnaryOp::Sign => map1(d, i64::signum),
         UnaryOp::Not => map1(d, |x: i64| !x),
-        _ => return Err(undefined(op.name(), Elem::I64)),
+        _ => return Err(undefined(Elem::I64)),
     }
     Ok(())
 }
@@ -160,7 +160,7 @@ fn unary_i64(op: UnaryOp, d: Dst<'_, i64>) -> Result<(), Fault> {
 fn unary_bool(op: UnaryOp, d: Dst<'_, bool>) -> Result<(), Fault> {
     match op {
         UnaryOp::Not => map1(d, |x: bool| !x),
-        _ => return Err(undefined(op.name(), Elem::Bool)),
+        _ => return Err(undefined(Elem::Bool)),
     }
     Ok(())
 }
@@ -178,7 +178,7 @@ fn binary_i64(op: BinaryOp, d: Dst2<'_, i64>) -> Result<(), Fault> {
         BinaryOp::Max => map2(d, i64::max),
         BinaryOp::And => map2(d, |a: i64, b: i64| a & b),
         BinaryOp::Or => map2(d, |a: i64, b: i64| a | b),
-        BinaryOp::Pow | BinaryOp::Atan2 => return Err(undefined(op.name(), Elem::I64)),
+        BinaryOp::Pow | BinaryOp::Atan2 => return Err(undefined(Elem::I64)),
     }
     Ok(())
 }
@@ -187,7 +187,7 @@ fn binary_bool(op: BinaryOp, d: Dst2<'_, bool>) -> Result<(), Fault> {
     match op {
         BinaryOp::And => map2(d, |a: bool, b: bool| a & b),
         BinaryOp::Or => map2(d, |a: bool, b: bool| a | b),
-        _ => return Err(undefined(op.name(), Elem::Bool)),
+        _ => return Err(undefined(Elem::Bool)),
     }
     Ok(())
 }
@@ -196,7 +196,7 @@ fn binary_bool(op: BinaryOp, d: Dst2<'_, bool>) -> Result<(), Fault> {
 pub(super) fn unary(m: &Rc<Meter>, op: UnaryOp, x: &mut Operand<'_>) -> Result<Buf, Fault> {
     let elem = x.elem();
     if !op.accepts(elem) {
-        return Err(undefined(op.name(), elem));
+        return Err(undefined(elem));
     }
     if let Some(mut buf) = x.take_buf() {
         match &mut buf.data {
@@ -234,10 +234,10 @@ pub(super) fn unary(m: &Rc<Meter>, op: UnaryOp, x: &mut Operand<'_>) -> Result<B
 }
 
 /// Checks that two operands have one type (element type and shape).
-fn same_type(op: &str, a: &Operand<'_>, b: &Operand<'_>) -> Result<(), Fault> {
+fn same_type(a: &Operand<'_>, b: &Operand<'_>) -> Result<(), Fault> {
     if a.elem() != b.elem() || a.shape() != b.shape() {
         return Err(malformed(format!(
-            "`{op}` operands differ: {}{:?} and {}{:?}",
+            "operands differ: {}{:?} and {}{:?}",
             a.elem(),
             a.shape(),
             b.elem(),
@@ -279,12 +279,12 @@ fn binary_typed<T: Elt>(
 /// `op(a, b)`, elementwise, on operands of one type.
 pub(super) fn binary(m: &Rc<Meter>, op: BinaryOp, args: &mut [Operand<'_>]) -> Result<Buf, Fault> {
     let [a, b] = &*args else {
-        return Err(malformed(format!("`{}` takes 2 operands", op.name())));
+        return Err(malformed(format!("takes 2 operands, got {}", args.len())));
     };
-    same_type(op.name(), a, b)?;
+    same_type(a, b)?;
     let elem = a.elem();
     if !op.accepts(elem) {
-        return Err(undefined(op.name(), elem));
+        return Err(undefined(elem));
     }
     match elem {
         Elem::F64 => binary_typed::<f64>(m, args, binary_f64, op),
@@ -317,13 +317,13 @@ fn compare_typed<T: Elt + PartialOrd>(
 /// `op(a, b)`, elementwise, giving `bool`.
 pub(super) fn compare(m: &Rc<Meter>, op: CmpOp, args: &[Operand<'_>]) -> Result<Buf, Fault> {
     let [a, b] = args else {
-        return Err(malformed(format!("`{}` takes 2 operands", op.name())));
+        return Err(malformed(format!("takes 2 operands, got {}", args.len())));
     };
-    same_type(op.name(), a, b)?;
+    same_type(a, b)?;
     let elem = a.elem();
     let ordered = !matches!(op, CmpOp::Eq | CmpOp::Ne);
     let out = match elem {
-        Elem::Bool if ordered => return Err(undefined(op.name(), elem)),
+        Elem::Bool if ordered => return Err(undefined(elem)),
         _ => for_elem!(elem, T => compare_typed::<T>(m, op, a.data(), b.data())?),
     };
     Ok(Buf::new(m, a.shape().to_vec(), Data::Bool(out)))
@@ -331,12 +331,12 @@ pub(super) fn compare(m: &Rc<Meter>, op: CmpOp, args: &[Operand<'_>]) -> Result<
 
 fn select_typed<T: Elt>(m: &Rc<Meter>, args: &mut [Operand<'_>]) -> Result<Buf, Fault> {
     let [c, t, f] = args else {
-        return Err(malformed("`select` takes 3 operands"));
+        return Err(malformed(format!("takes 3 operands, got {}", args.len())));
     };
     let cond = typed::<bool>(c.data())?;
     if let Some(mut buf) = t.take_buf() {
         let (Some(x), Ok(y)) = (T::slice_mut(&mut buf.data), typed::<T>(f.data())) else {
-            return Err(malformed("`select` branch element types differ"));
+            return Err(malformed("branch element types differ"));
         };
         for ((x, &y), &c) in x.iter_mut().zip(y).zip(cond) {
             if !c {
@@ -358,12 +358,12 @@ fn select_typed<T: Elt>(m: &Rc<Meter>, args: &mut [Operand<'_>]) -> Result<Buf, 
 /// `cond ? on_true : on_false`, elementwise.
 pub(super) fn select(m: &Rc<Meter>, args: &mut [Operand<'_>]) -> Result<Buf, Fault> {
     let [c, t, f] = &*args else {
-        return Err(malformed("`select` takes 3 operands"));
+        return Err(malformed(format!("takes 3 operands, got {}", args.len())));
     };
-    same_type("select", t, f)?;
+    same_type(t, f)?;
     if c.elem() != Elem::Bool || c.shape() != t.shape() {
         return Err(malformed(format!(
-            "`select` condition must be bool{:?}, got {}{:?}",
+            "condition must be bool{:?}, got {}{:?}",
             t.shape(),
             c.elem(),
             c.shape()
@@ -455,7 +455,7 @@ pub(super) fn iota(
     axis: usize,
 ) -> Result<Buf, Fault> {
     if !elem.is_numeric() {
-        return Err(undefined("iota", elem));
+        return Err(undefined(elem));
     }
     if axis >= shape.len() {
         return Err(malformed(format!("axis {axis} out of range for {shape:?}")));
@@ -492,7 +492,7 @@ pub(super) fn iota(
         Elem::F64 => Data::F64(fill(m, n, outer, d, inner, |k| k as f64)?),
         Elem::F32 => Data::F32(fill(m, n, outer, d, inner, |k| k as f32)?),
         Elem::I64 => Data::I64(fill(m, n, outer, d, inner, |k| k as i64)?),
-        Elem::Bool => return Err(undefined("iota", elem)),
+        Elem::Bool => return Err(undefined(elem)),
     };
     Ok(Buf::new(m, shape, data))
 }
@@ -503,7 +503,7 @@ pub(super) fn size(m: &Rc<Meter>, elem: Elem, value: i64) -> Result<Buf, Fault> 
         Elem::F64 => Data::F64(m.filled(1, value as f64)?),
         Elem::F32 => Data::F32(m.filled(1, value as f32)?),
         Elem::I64 => Data::I64(m.filled(1, value)?),
-        Elem::Bool => return Err(undefined("size", elem)),
+        Elem::Bool => return Err(undefined(elem)),
     };
     Ok(Buf::new(m, Vec::new(), data))
 }

@@ -375,3 +375,72 @@ impl<'m> Interpreter<'m> {
 pub fn eval(module: &Module, func: &str, inputs: &[Tensor]) -> Result<Vec<Tensor>, EvalError> {
     Interpreter::new(module).eval(func, inputs)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::Graph;
+    use crate::types::Type;
+
+    fn module() -> Module {
+        let g = Graph::new("f");
+        let x = g.param("x", Type::f64(&[50]));
+        let y = (x.sin() * x + 1.0).exp();
+        let z = y.sum_all();
+        let mut m = Module::new();
+        m.add(g.finish(&[y, z, y]).unwrap()).unwrap();
+        m
+    }
+
+    #[test]
+    fn live_bytes_return_to_zero() {
+        let m = module();
+        let interp = Interpreter::new(&m);
+        let x = Tensor::f64(&[50], vec![0.5; 50]).unwrap();
+        let meter = Meter::new(Limits::default());
+        let outs = interp.run(0, vec![Val::Input(&x)], &meter).unwrap();
+        assert_eq!(
+            meter.live(),
+            50 * 8 + 8,
+            "y (one buffer, two outputs) and z"
+        );
+        let tensors: Vec<Tensor> = outs.into_iter().map(|v| v.into_tensor().unwrap()).collect();
+        assert_eq!(tensors[0], tensors[2]);
+        assert_eq!(meter.live(), 0);
+        // An error midway (the splat of 1 next to sin(x)·x) drops everything too.
+        let tight = Meter::new(Limits {
+            max_live_bytes: 700,
+            ..Limits::default()
+        });
+        let result = interp.run(0, vec![Val::Input(&x)], &tight);
+        assert!(matches!(
+            result,
+            Err(EvalError::OutOfMemory { live: 400, .. })
+        ));
+        drop(result);
+        assert_eq!(tight.live(), 0);
+    }
+
+    #[test]
+    fn plans_free_values_after_their_last_use() {
+        let m = module();
+        let f = &m.functions()[0];
+        let p = plan::plan(f);
+        assert!(p.broken.is_none());
+        // Nodes: sin, mul, const, add, exp, reduce_sum. `x` dies at mul,
+        // which uses it second; sin(x) dies there too and may be taken.
+        let mul = 1;
+        assert_eq!(p.movable[mul], [true, true]);
+        assert_eq!(p.movable[0], [false], "x is used again by mul");
+        let exp = 4;
+        assert!(p.free_after[exp].len() == 1, "the add result dies at exp");
+        assert!(p.movable[5] == [false], "y is an output, never taken");
+    }
+
+    #[test]
+    fn interpreters_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Interpreter<'static>>();
+        send_sync::<EvalError>();
+    }
+}

@@ -213,7 +213,7 @@ pub(super) fn slice(m: &Rc<Meter>, x: &Operand<'_>, ranges: &[Range]) -> Result<
 /// Operands joined along `axis`.
 pub(super) fn concat(m: &Rc<Meter>, args: &[Operand<'_>], axis: usize) -> Result<Buf, Fault> {
     let Some(first) = args.first() else {
-        return Err(malformed("`concat` needs at least one operand"));
+        return Err(malformed("needs at least one operand"));
     };
     let fs = first.shape();
     if axis >= fs.len() {
@@ -339,7 +339,7 @@ fn clamp(i: i64, d: usize) -> usize {
 /// numpy `take` along `axis`, indices clamped.
 pub(super) fn gather(m: &Rc<Meter>, args: &[Operand<'_>], axis: usize) -> Result<Buf, Fault> {
     let [x, idx] = args else {
-        return Err(malformed("`gather` takes 2 operands"));
+        return Err(malformed(format!("takes 2 operands, got {}", args.len())));
     };
     let xs = x.shape();
     let indices = typed::<i64>(idx.data())?;
@@ -406,7 +406,7 @@ pub(super) fn scatter_add(
     size: usize,
 ) -> Result<Buf, Fault> {
     let [upd, idx] = args else {
-        return Err(malformed("`scatter_add` takes 2 operands"));
+        return Err(malformed(format!("takes 2 operands, got {}", args.len())));
     };
     let (us, is) = (upd.shape(), idx.shape());
     let indices = typed::<i64>(idx.data())?;
@@ -425,7 +425,7 @@ pub(super) fn scatter_add(
     }
     // Non-empty updates make every partial product below their count.
     let dims = (prod(&us[..axis]), size, prod(&us[end..]));
-    let data = for_num!(upd.elem(), "`scatter_add`", T => {
+    let data = for_num!(upd.elem(), T => {
         T::wrap(scatter_typed::<T>(m, typed(upd.data())?, indices, n, dims)?)
     });
     Ok(Buf::new(m, shape, data))
@@ -641,7 +641,7 @@ fn matmul_typed<T: Num>(
 /// `[B.., m, k] × [B.., k, n] → [B.., m, n]`.
 pub(super) fn matmul(m: &Rc<Meter>, args: &[Operand<'_>]) -> Result<Buf, Fault> {
     let [a, b] = args else {
-        return Err(malformed("`matmul` takes 2 operands"));
+        return Err(malformed(format!("takes 2 operands, got {}", args.len())));
     };
     let (sa, sb) = (a.shape(), b.shape());
     let r = sa.len();
@@ -667,7 +667,7 @@ pub(super) fn matmul(m: &Rc<Meter>, args: &[Operand<'_>]) -> Result<Buf, Fault> 
     } else {
         (prod(&sa[..r - 2]), sa[r - 2], sa[r - 1], sb[r - 1])
     };
-    let data = for_num!(a.elem(), "`matmul`", T => {
+    let data = for_num!(a.elem(), T => {
         T::wrap(matmul_typed::<T>(m, typed(a.data())?, typed(b.data())?, n, dims)?)
     });
     Ok(Buf::new(m, shape, data))
