@@ -31,8 +31,13 @@
 use super::rewrite::Rewriter;
 use super::simplify::splat_value;
 use super::{OptError, Options, Pass, Rewritten, count};
-use adjit_ir::{ConstData, Function, Module, Node, Op, ReduceOp, Scalar, Type, Value};
+use adjit_ir::interp::{Interpreter, Limits};
+use adjit_ir::typing::NoSignatures;
+use adjit_ir::{
+    ConstData, Function, FunctionBuilder, Module, Node, Op, ReduceOp, Scalar, Tensor, Type, Value,
+};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Folds every node of `f` whose operands are constants.
 pub fn fold(module: &Module, f: &Function, options: &Options) -> Result<Rewritten, OptError> {
@@ -64,31 +69,142 @@ pub fn fold(module: &Module, f: &Function, options: &Options) -> Result<Rewritte
 type Folded = Option<(&'static str, Type, ConstData)>;
 
 /// The constant a node folds to, if any.
-fn fold_node(rw: &Rewriter<'_>, node: &Node, args: &[Value], _options: &Options) -> Folded {
+fn fold_node(rw: &Rewriter<'_>, node: &Node, args: &[Value], options: &Options) -> Folded {
     if node.results.len() != 1 {
         return None;
     }
     let ty = rw.old().ty(node.results[0]).clone();
-    if let Op::Const {
-        data: ConstData::Dense(items),
-        ..
-    } = &node.op
-    {
-        let first = *items.first()?;
-        return items.iter().all(|&x| x == first).then_some((
-            "fold.canonical_splat",
-            ty,
-            ConstData::Splat(first),
-        ));
+    match &node.op {
+        Op::Const {
+            data: ConstData::Dense(items),
+            ..
+        } => {
+            let first = *items.first()?;
+            items.iter().all(|&x| x == first).then_some((
+                "fold.canonical_splat",
+                ty,
+                ConstData::Splat(first),
+            ))
+        }
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Call { .. }
+        | Op::Scan { .. }
+        | Op::While { .. } => None,
+        Op::Size { dim, .. } => {
+            dim.known()?;
+            let t = evaluate_with(&node.op, &[], options)?;
+            Some(("fold.eval", ty, const_data(&t)?))
+        }
+        Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Convert { .. }
+        | Op::Broadcast { .. }
+        | Op::Reduce { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::ScatterAdd { .. }
+        | Op::Matmul => fold_operation(rw, node, args, ty, options),
     }
+}
+
+/// Folds an op with operands (not a control op).
+fn fold_operation(
+    rw: &Rewriter<'_>,
+    node: &Node,
+    args: &[Value],
+    ty: Type,
+    options: &Options,
+) -> Folded {
     let splats: Option<Vec<Scalar>> = args.iter().map(|&a| splat_value(rw, a)).collect();
-    if let Some(splats) = &splats
-        && !args.is_empty()
-        && let Some(s) = splat_movement(rw, &node.op, args, splats)
-    {
-        return Some(("fold.splat_movement", ty, ConstData::Splat(s)));
+    if let Some(splats) = &splats {
+        if let Some(s) = splat_movement(rw, &node.op, args, splats) {
+            return Some(("fold.splat_movement", ty, ConstData::Splat(s)));
+        }
+        if is_elementwise(&node.op) {
+            // One element of each operand, as scalars: the op is shape-agnostic.
+            let scalars: Vec<Op> = splats
+                .iter()
+                .map(|&s| Op::Const {
+                    ty: Type::scalar(s.elem()),
+                    data: ConstData::Splat(s),
+                })
+                .collect();
+            let t = evaluate_with(&node.op, &scalars, options)?;
+            let s = t.to_scalar()?;
+            return Some(("fold.splat_elementwise", ty, ConstData::Splat(s)));
+        }
     }
-    None
+    // Small constants of known shape, evaluated whole.
+    let count = |t: &Type| {
+        t.shape
+            .as_known()
+            .and_then(|d| adjit_ir::typing::checked_count(&d))
+    };
+    if count(&ty)? > options.fold_limit {
+        return None;
+    }
+    let mut consts = Vec::with_capacity(args.len());
+    for &a in args {
+        let (op @ Op::Const { ty: at, .. }, _) = rw.def(a)? else {
+            return None;
+        };
+        if count(at)? > options.fold_operand_limit {
+            return None;
+        }
+        consts.push(op.clone());
+    }
+    let t = evaluate_with(&node.op, &consts, options)?;
+    Some(("fold.eval", ty, const_data(&t)?))
+}
+
+/// Whether the op applies to each element independently.
+fn is_elementwise(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Convert { .. }
+    )
+}
+
+/// Evaluates `op` applied to the given constants with the interpreter. `None`
+/// if the interpreter refuses (the error is left for run time).
+fn evaluate_with(op: &Op, consts: &[Op], options: &Options) -> Option<Tensor> {
+    let mut b = FunctionBuilder::new("fold");
+    let mut args = Vec::with_capacity(consts.len());
+    for c in consts {
+        args.push(b.push1(c.clone(), &[], &NoSignatures).ok()?);
+    }
+    let result = b.push1(op.clone(), &args, &NoSignatures).ok()?;
+    let mut module = Module::new();
+    module.add(b.finish(&[result])).ok()?;
+    let most = options.fold_limit.max(options.fold_operand_limit);
+    let limits = Limits {
+        max_elements: most,
+        max_live_bytes: most.saturating_mul(8).saturating_mul(consts.len() + 2),
+        ..Limits::default()
+    };
+    let mut out = Interpreter::with_limits(&module, limits)
+        .eval("fold", &[])
+        .ok()?;
+    out.pop()
+}
+
+/// A tensor as constant data: a splat if every element is bitwise equal.
+fn const_data(t: &Tensor) -> Option<ConstData> {
+    let first = t.data().get(0);
+    if let Some(first) = first
+        && (1..t.len()).all(|i| t.data().get(i) == Some(first))
+    {
+        return Some(ConstData::Splat(first));
+    }
+    let items: Option<Vec<Scalar>> = (0..t.len()).map(|i| t.data().get(i)).collect();
+    Some(ConstData::Dense(Arc::from(items?)))
 }
 
 /// The splat a data-movement op of splat operands gives, without evaluating.
