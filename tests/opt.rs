@@ -203,7 +203,16 @@ fn the_pipeline_reaches_a_fixed_point_and_reports_statistics() {
     assert_eq!(last_round.len(), Pass::PIPELINE.len());
     assert!(last_round.iter().all(|p| p.nodes_before == p.nodes_after));
     assert_eq!(out.stats.totals(), (before, 1));
-    assert!(out.stats.to_string().contains("@f:"), "{}", out.stats);
+    let report = out.stats.to_string();
+    let lines: Vec<&str> = report.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!("@f: {before} -> 1 nodes (")),
+        "{report}"
+    );
+    let removed: i64 = stats.removed_by_pass().values().sum();
+    assert_eq!(removed, before as i64 - 1);
+    assert_eq!(lines.len(), 1 + Pass::PIPELINE.len(), "{report}");
+    assert!(lines[1..].iter().all(|l| l.contains("removed")), "{report}");
 }
 
 #[test]

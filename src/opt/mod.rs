@@ -9,6 +9,23 @@
 //! types), so functions can be optimised one at a time against the signatures
 //! of the original module.
 //!
+//! ```
+//! use adjit::ir::{Graph, Module, Type};
+//! use adjit::opt::{Options, optimize_with};
+//!
+//! let g = Graph::new("f");
+//! let x = g.param("x", Type::f64(&[3]));
+//! let y = (-(-x) * 1.0 + -0.0).exp(); // what AD tends to write
+//! let mut module = Module::new();
+//! module.add(g.finish(&[y]).unwrap()).unwrap();
+//!
+//! let out = optimize_with(&module, "f", &Options::default()).unwrap();
+//! let f = out.module.get("f").unwrap();
+//! assert_eq!(f.nodes().len(), 1); // just `exp`
+//! assert_eq!(out.stats.totals(), (7, 1));
+//! println!("{}", out.stats); // nodes before/after, per pass
+//! ```
+//!
 //! Invariants (what is deliberately absent):
 //! - **Exact rewrites only** by default: every rewrite gives bitwise the same
 //!   results as the interpreter on the unoptimised function, for every input
@@ -65,7 +82,7 @@ impl Pass {
 
 impl fmt::Display for Pass {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -215,7 +232,11 @@ impl fmt::Display for Stats {
                 s.function, s.nodes_before, s.nodes_after, s.rounds
             )?;
             for (pass, removed) in s.removed_by_pass() {
-                writeln!(f, "  {pass:<9} {removed:+} removed")?;
+                if removed >= 0 {
+                    writeln!(f, "  {pass:<9} removed {removed}")?;
+                } else {
+                    writeln!(f, "  {pass:<9} added {}", -removed)?;
+                }
             }
         }
         for r in &self.removed_functions {
