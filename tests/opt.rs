@@ -460,6 +460,7 @@ fn rule_with(
         .expect("optimises")
         .module;
     verify_module(&after).expect("result verifies");
+    FIRED.with(|fired| fired.borrow_mut().extend(stats_rules(&before, options)));
     let f = after.get("f").unwrap();
     assert_eq!(
         ops(f),
@@ -472,6 +473,54 @@ fn rule_with(
         assert_same_results(&before, &after, "f", &special_inputs(&params));
     }
     (before, after)
+}
+
+thread_local! {
+    /// The rules fired by `rule_with` on this thread.
+    static FIRED: std::cell::RefCell<std::collections::BTreeSet<String>> =
+        std::cell::RefCell::default();
+}
+
+fn stats_rules(m: &Module, options: &Options) -> Vec<String> {
+    let out = opt::optimize_with(m, "f", options).expect("optimises");
+    out.stats.functions[0]
+        .rules
+        .keys()
+        .map(|r| r.to_string())
+        .collect()
+}
+
+/// Every rule the module documentation of `simplify` lists fires in some
+/// rule test, and the tests fire no undocumented rule.
+#[test]
+fn every_documented_rule_is_exercised() {
+    let doc = include_str!("../src/opt/simplify.rs");
+    let mut documented = std::collections::BTreeSet::new();
+    for line in doc.lines().filter(|l| l.starts_with("//! - `")) {
+        let head = line.split(" — ").next().unwrap_or("");
+        for name in head
+            .split('`')
+            .filter(|t| t.contains('.') && !t.contains(' '))
+        {
+            documented.insert(name.to_string());
+        }
+    }
+    assert!(documented.len() > 40, "{documented:?}");
+    unary_rules();
+    add_and_sub_rules();
+    mul_and_div_rules();
+    min_max_and_logic_rules();
+    comparison_and_select_rules();
+    convert_rules();
+    shape_rules();
+    reduction_rules();
+    reassociating_sum_of_copies_is_opt_in_and_close();
+    let fired = FIRED.with(|f| f.borrow().clone());
+    let simplify_rules: std::collections::BTreeSet<String> = fired
+        .into_iter()
+        .filter(|r| !r.starts_with("fold.") && r != "cse" && r != "dce")
+        .collect();
+    assert_eq!(simplify_rules, documented);
 }
 
 fn rule(params: Vec<Type>, build: impl FnOnce(&mut B, &[Value]) -> Vec<Value>, expected: &[&str]) {
@@ -1054,6 +1103,18 @@ fn range(start: i64, stop: i64, step: u64) -> SliceRange {
 #[test]
 fn shape_rules() {
     let x23 = vec![Type::f64(&[2, 3])];
+    rule(
+        x23.clone(),
+        |b, p| {
+            vec![b.op(
+                Op::Reshape {
+                    shape: Shape::known(&[2, 3]),
+                },
+                &[p[0]],
+            )]
+        },
+        &[],
+    );
     rule(
         x23.clone(),
         |b, p| {
