@@ -49,9 +49,9 @@ where
 }
 
 impl Tape {
-    /// Clears the tape, records `f` at `x`, writes ∂f/∂xᵢ into `gradient[i]`
-    /// and returns the value of `f`. After the first call with a given `f`
-    /// and size, further calls allocate nothing.
+    /// Records `f` at `x` on this tape, writes ∂f/∂xᵢ into `gradient[i]`,
+    /// clears the tape again and returns the value of `f`. After the first
+    /// call with a given `f` and size, further calls allocate nothing.
     ///
     /// `f` receives one input handle per element of `x`. If it returns a
     /// handle of another tape, the result cannot depend on the inputs and
@@ -95,7 +95,7 @@ impl Tape {
         self.clear();
         let mut inputs: Vec<Var<'_>> = recycle(std::mem::take(&mut self.inputs));
         let tape: &Tape = self;
-        let first = tape.nodes.borrow().len();
+        let first = tape.len.get();
         inputs.extend(x.iter().map(|&value| tape.var(value)));
         let output = f(&inputs);
         let value = output.value();
@@ -113,6 +113,10 @@ impl Tape {
             gradient.fill(0.0);
         }
         self.inputs = recycle(inputs);
+        // Clearing now rather than at the next call moves a first, spilled
+        // recording into the slots, so that already the second call
+        // allocates nothing.
+        self.clear();
         Ok(value)
     }
 }
@@ -139,9 +143,8 @@ mod tests {
     /// The address and capacity of every buffer the tape owns.
     fn buffers(tape: &Tape) -> [(usize, usize); 3] {
         let adjoints = tape.adjoints.take();
-        let nodes = tape.nodes.borrow();
         let buffers = [
-            (nodes.as_ptr() as usize, nodes.capacity()),
+            (tape.slots.as_ptr() as usize, tape.capacity()),
             (tape.inputs.as_ptr() as usize, tape.inputs.capacity()),
             (adjoints.as_ptr() as usize, adjoints.capacity()),
         ];

@@ -11,6 +11,18 @@
 //! adjoint array. Control flow reads values ([`Var::value`]), so
 //! `if x.value() > 1.0 { .. }` records only the branch taken.
 //!
+//! The sweep skips a node whose adjoint is exactly zero, as symbolic zeros
+//! would: a node that does not reach the output (an unused `ln(-1)`, or a
+//! `sqrt(0)` whose infinite partial would make `0 · ∞`) adds nothing to its
+//! operands, instead of turning their derivatives into NaN.
+//!
+//! The list lives in two parts. *Slots*, a boxed slice of `Cell`s, are
+//! written without any borrow bookkeeping, so recording a node is a store
+//! and a length update. Nodes past the slots go to a *spill* `Vec` (behind a
+//! `RefCell`); [`Tape::clear`] then reallocates the slots to hold everything
+//! recorded, so from the second recording of a computation on, recording
+//! allocates nothing and never touches the spill.
+//!
 //! ```
 //! use adjit::tape::Tape;
 //!
@@ -25,19 +37,22 @@
 //!
 //! # Invariants
 //!
-//! - Node 0 is a *sink*: unused parent slots (of inputs and one-argument
-//!   operations) point at it with a zero partial, so the reverse sweep is one
-//!   branch-free loop. Its adjoint collects `0 · a` and is never read; the
-//!   sweep never visits it. [`Tape::len`] does not count it.
+//! - Node 0 is a *sink*: unused parent entries (of inputs and one-argument
+//!   operations) point at it with a zero partial, so every node is swept the
+//!   same way. Its adjoint collects `0 · a` and is never read; the sweep
+//!   never visits it. [`Tape::len`] does not count it.
+//! - Nodes `0..slots.len()` are in the slots and nodes `slots.len()..len`
+//!   in the spill, in order; the spill is empty whenever the slots are not
+//!   full.
 //! - Order by construction: a node's parents have smaller indices than the
 //!   node, so one backward pass over the list visits every node after all of
 //!   its consumers.
 //! - A [`Var`] of a tape always indexes a node of that tape: nodes are only
 //!   removed by [`Tape::clear`], which takes `&mut self` and therefore cannot
 //!   run while any handle borrowing the tape is alive.
-//! - Storage is only ever cleared, never shrunk: re-recording a computation of
-//!   the same size after [`Tape::clear`] allocates nothing, and the adjoint
-//!   buffer is kept between sweeps.
+//! - Storage never shrinks: after the first [`Tape::clear`], re-recording a
+//!   computation of the same size allocates nothing, and the adjoint buffer
+//!   is kept between sweeps.
 //!
 //! Combining handles of two different tapes in one operation is a programming
 //! error and panics (it would otherwise give silently wrong gradients).
@@ -91,12 +106,18 @@ const LEAF: Node = Node {
 
 /// A Wengert list of scalar operations, recorded through [`Var`] handles.
 ///
-/// Recording uses interior mutability (a [`RefCell`] that is only borrowed
-/// inside the tape's own methods, never across user code), so handles need
-/// only a shared reference. A tape is `Send` but not `Sync`.
+/// Recording uses interior mutability (`Cell`s, and a [`RefCell`] that is
+/// only borrowed inside the tape's own methods, never across user code), so
+/// handles need only a shared reference. A tape is `Send` but not `Sync`.
 pub struct Tape {
-    /// The list itself; `nodes[0]` is the sink.
-    nodes: RefCell<Vec<Node>>,
+    /// Nodes `0..slots.len()` of the list (node 0 is the sink), written
+    /// through `Cell`s so that recording needs no borrow flag.
+    slots: Box<[Cell<Node>]>,
+    /// How many nodes are recorded, counting the sink.
+    len: Cell<usize>,
+    /// Nodes `slots.len()..len`, recorded while the slots were full; the
+    /// next [`Tape::clear`] grows the slots to hold them all.
+    spill: RefCell<Vec<Node>>,
     /// The adjoint buffer, parked here between sweeps so its allocation is
     /// reused; a [`Gradients`] holds it while alive and hands it back on drop.
     adjoints: Cell<Vec<f64>>,
@@ -113,10 +134,10 @@ impl Tape {
 
     /// An empty tape with room for `nodes` recorded nodes before it grows.
     pub fn with_capacity(nodes: usize) -> Tape {
-        let mut list = Vec::with_capacity(nodes.saturating_add(1));
-        list.push(LEAF);
         Tape {
-            nodes: RefCell::new(list),
+            slots: leaf_slots(nodes.saturating_add(1)),
+            len: Cell::new(1),
+            spill: RefCell::new(Vec::new()),
             adjoints: Cell::new(Vec::new()),
             inputs: Vec::new(),
         }
@@ -130,23 +151,12 @@ impl Tape {
 
     /// One new input variable per value, in order.
     pub fn vars(&self, values: &[f64]) -> Vec<Var<'_>> {
-        let first = {
-            let mut nodes = self.nodes.borrow_mut();
-            let first = nodes.len();
-            nodes.resize(first.saturating_add(values.len()), LEAF);
-            check_index(nodes.len() - 1);
-            first
-        };
-        values
-            .iter()
-            .zip(first..)
-            .map(|(&value, index)| Var::new(self, index as u32, value))
-            .collect()
+        values.iter().map(|&value| self.var(value)).collect()
     }
 
     /// The number of recorded nodes (inputs and operations).
     pub fn len(&self) -> usize {
-        self.nodes.borrow().len() - 1
+        self.len.get() - 1
     }
 
     /// Whether nothing has been recorded since creation or the last [`Tape::clear`].
@@ -156,16 +166,25 @@ impl Tape {
 
     /// How many nodes the tape can hold before its storage grows.
     pub fn capacity(&self) -> usize {
-        self.nodes.borrow().capacity() - 1
+        self.slots.len() + self.spill.borrow().capacity() - 1
     }
 
     /// Forgets every recorded node but keeps the storage, so that recording
-    /// the same computation again allocates nothing.
+    /// the same computation again allocates nothing. If the last recording
+    /// outgrew the slots, this is where they grow to hold all of it.
     ///
     /// Taking `&mut self` guarantees that no handle of the old recording
     /// survives the call.
     pub fn clear(&mut self) {
-        self.nodes.get_mut().truncate(1);
+        let spill = self.spill.get_mut();
+        if !spill.is_empty() {
+            // Room for everything recorded, and at least twice the old
+            // slots, so that a growing computation reallocates rarely.
+            let len = self.len.get().max(self.slots.len().saturating_mul(2));
+            self.slots = leaf_slots(len);
+            *spill = Vec::new();
+        }
+        self.len.set(1);
     }
 
     /// The sum of `terms`, recorded as a balanced tree of additions (which is
@@ -205,24 +224,39 @@ impl Tape {
     /// Records `node` and returns its index.
     #[inline]
     fn record(&self, node: Node) -> u32 {
-        let mut nodes = self.nodes.borrow_mut();
-        let index = nodes.len();
-        nodes.push(node);
+        let index = self.len.get();
+        match self.slots.get(index) {
+            Some(slot) => slot.set(node),
+            // By fields, so that the node is not built on the stack first.
+            None => self.spill_node(node.parents, node.partials[0], node.partials[1]),
+        }
+        self.len.set(index + 1);
         check_index(index)
+    }
+
+    /// Records a node past the slots (kept out of line: it is the rare path).
+    #[inline(never)]
+    fn spill_node(&self, parents: [u32; 2], partial0: f64, partial1: f64) {
+        let partials = [partial0, partial1];
+        self.spill.borrow_mut().push(Node { parents, partials });
     }
 
     /// Fills `adjoints[..=output]` with d(output)/d(node), by one backward
     /// pass over the nodes up to `output` (later nodes cannot influence it).
     fn sweep(&self, output: u32, adjoints: &mut Vec<f64>) {
-        let nodes = self.nodes.borrow();
         let output = output as usize;
         adjoints.clear();
         adjoints.resize(output + 1, 0.0);
         adjoints[output] = 1.0;
-        for (index, node) in nodes[..=output].iter().enumerate().skip(1).rev() {
-            let adjoint = adjoints[index];
-            adjoints[node.parents[0] as usize] += adjoint * node.partials[0];
-            adjoints[node.parents[1] as usize] += adjoint * node.partials[1];
+        let split = self.slots.len();
+        if output >= split {
+            let spill = self.spill.borrow();
+            for index in (split..=output).rev() {
+                propagate(adjoints, index, spill[index - split]);
+            }
+        }
+        for index in (1..=output.min(split - 1)).rev() {
+            propagate(adjoints, index, self.slots[index].get());
         }
     }
 
@@ -247,6 +281,24 @@ impl Tape {
             self.adjoints.set(adjoints);
         }
     }
+}
+
+/// `len` sink-like slots, the first of them the sink.
+fn leaf_slots(len: usize) -> Box<[Cell<Node>]> {
+    (0..len.max(1)).map(|_| Cell::new(LEAF)).collect()
+}
+
+/// The reverse step of node `index`: its adjoint, times each local partial,
+/// accumulates into its parents' adjoints.
+#[inline(always)]
+fn propagate(adjoints: &mut [f64], index: usize, node: Node) {
+    let adjoint = adjoints[index];
+    // A symbolic zero: see the module documentation.
+    if adjoint == 0.0 {
+        return;
+    }
+    adjoints[node.parents[0] as usize] += adjoint * node.partials[0];
+    adjoints[node.parents[1] as usize] += adjoint * node.partials[1];
 }
 
 /// The panic message for mixing handles of two tapes.
@@ -279,6 +331,15 @@ impl fmt::Debug for Tape {
 mod tests {
     use super::*;
 
+    impl Tape {
+        /// The recorded nodes, sink included.
+        fn nodes(&self) -> Vec<Node> {
+            let slots = self.slots.iter().map(Cell::get);
+            let all: Vec<Node> = slots.chain(self.spill.borrow().iter().copied()).collect();
+            all[..self.len.get()].to_vec()
+        }
+    }
+
     #[test]
     fn sink_is_never_counted() {
         let mut tape = Tape::new();
@@ -289,7 +350,7 @@ mod tests {
         assert_eq!(tape.len(), 2);
         tape.clear();
         assert!(tape.is_empty());
-        assert_eq!(tape.nodes.borrow()[0], LEAF);
+        assert_eq!(tape.slots[0].get(), LEAF);
     }
 
     #[test]
@@ -299,11 +360,36 @@ mod tests {
         let y = tape.var(2.0);
         let z = (x * y).exp() / y + x.tanh();
         let _ = tape.sum(&[x, y, z, z * 2.0]);
-        let nodes = tape.nodes.borrow();
+        let nodes = tape.nodes();
         for (index, node) in nodes.iter().enumerate().skip(1) {
             for parent in node.parents {
                 assert!((parent as usize) < index, "node {index}: {node:?}");
             }
+        }
+    }
+
+    #[test]
+    fn sweeps_cross_from_spill_to_slots() {
+        // x^(2^k) by repeated squaring, recorded partly past the slots.
+        let mut tape = Tape::with_capacity(4);
+        for round in 0..2 {
+            let x = tape.var(1.001);
+            let mut y = x;
+            for _ in 0..10 {
+                y = y * y;
+            }
+            let n = 1024.0;
+            let expected = n * 1.001f64.powf(n - 1.0);
+            let found = tape.gradient(y)[x];
+            assert!((found - expected).abs() < 1e-12 * expected, "round {round}");
+            assert_eq!(tape.nodes().len(), 12);
+            if round == 0 {
+                assert!(!tape.spill.borrow().is_empty());
+            } else {
+                assert!(tape.spill.borrow().is_empty());
+            }
+            tape.clear();
+            assert!(tape.slots.len() >= 12);
         }
     }
 
