@@ -223,6 +223,20 @@ fn bench_workload(c: &mut Criterion, w: &Workload) {
         group.bench_function(BenchmarkId::new("adjit gradient", n), |b| {
             b.iter(|| adjit_gradient(&mut tape, w, black_box(&x), black_box(&mut gradient)))
         });
+        // The two halves of the adjit figure: recording, and the sweep alone.
+        group.bench_function(BenchmarkId::new("adjit record only", n), |b| {
+            b.iter(|| {
+                tape.clear();
+                let vars = tape.vars(black_box(&x));
+                (w.adjit)(&vars).value()
+            })
+        });
+        tape.clear();
+        let vars = tape.vars(&x);
+        let output = (w.adjit)(&vars);
+        group.bench_function(BenchmarkId::new("adjit sweep only", n), |b| {
+            b.iter(|| tape.gradient(black_box(output)).wrt(vars[0]))
+        });
 
         let list = WengertList::new();
         group.bench_function(BenchmarkId::new("easy-ml", n), |b| {
