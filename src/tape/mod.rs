@@ -98,7 +98,7 @@ struct Node {
     partials: [f64; 2],
 }
 
-/// The node every unused slot points at and every input is.
+/// An input: both parent entries unused, so pointing at the sink.
 const LEAF: Node = Node {
     parents: [SINK, SINK],
     partials: [0.0, 0.0],
@@ -133,6 +133,10 @@ impl Tape {
     }
 
     /// An empty tape with room for `nodes` recorded nodes before it grows.
+    ///
+    /// # Panics
+    ///
+    /// As [`Vec::with_capacity`], if the storage cannot be allocated.
     pub fn with_capacity(nodes: usize) -> Tape {
         Tape {
             slots: leaf_slots(nodes.saturating_add(1)),
@@ -248,16 +252,18 @@ impl Tape {
         adjoints.clear();
         adjoints.resize(output + 1, 0.0);
         adjoints[output] = 1.0;
+        // As cells, the adjoints can be walked in step with the nodes while
+        // the parents' entries are updated.
+        let adjoints = Cell::from_mut(adjoints.as_mut_slice()).as_slice_of_cells();
         let split = self.slots.len();
         if output >= split {
             let spill = self.spill.borrow();
-            for index in (split..=output).rev() {
-                propagate(adjoints, index, spill[index - split]);
-            }
+            let nodes = spill[..=output - split].iter().copied();
+            propagate_all(adjoints, nodes, &adjoints[split..=output]);
         }
-        for index in (1..=output.min(split - 1)).rev() {
-            propagate(adjoints, index, self.slots[index].get());
-        }
+        let top = output.min(split - 1);
+        let nodes = self.slots[1..=top].iter().map(Cell::get);
+        propagate_all(adjoints, nodes, &adjoints[1..=top]);
     }
 
     /// Whether `var` is a handle of this tape.
@@ -288,17 +294,25 @@ fn leaf_slots(len: usize) -> Box<[Cell<Node>]> {
     (0..len.max(1)).map(|_| Cell::new(LEAF)).collect()
 }
 
-/// The reverse step of node `index`: its adjoint, times each local partial,
-/// accumulates into its parents' adjoints.
+/// The reverse step of each of `nodes`, last first: the node's adjoint
+/// (its entry of `own`), times each local partial, accumulates into its
+/// parents' entries of `adjoints`.
 #[inline(always)]
-fn propagate(adjoints: &mut [f64], index: usize, node: Node) {
-    let adjoint = adjoints[index];
-    // A symbolic zero: see the module documentation.
-    if adjoint == 0.0 {
-        return;
+fn propagate_all(
+    adjoints: &[Cell<f64>],
+    nodes: impl DoubleEndedIterator<Item = Node> + ExactSizeIterator,
+    own: &[Cell<f64>],
+) {
+    for (node, own) in nodes.zip(own).rev() {
+        let adjoint = own.get();
+        // A symbolic zero: see the module documentation.
+        if adjoint == 0.0 {
+            continue;
+        }
+        let [p0, p1] = node.parents.map(|parent| &adjoints[parent as usize]);
+        p0.set(p0.get() + adjoint * node.partials[0]);
+        p1.set(p1.get() + adjoint * node.partials[1]);
     }
-    adjoints[node.parents[0] as usize] += adjoint * node.partials[0];
-    adjoints[node.parents[1] as usize] += adjoint * node.partials[1];
 }
 
 /// The panic message for mixing handles of two tapes.
