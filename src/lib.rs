@@ -6,4 +6,6 @@
 #![deny(missing_docs)]
 
 pub use adjit_ir as ir;
+
 pub mod opt;
+pub mod tape;
