@@ -515,6 +515,7 @@ fn every_documented_rule_is_exercised() {
     shape_rules();
     reduction_rules();
     reassociating_sum_of_copies_is_opt_in_and_close();
+    negations_move_outwards_to_be_absorbed();
     let fired = FIRED.with(|f| f.borrow().clone());
     let simplify_rules: std::collections::BTreeSet<String> = fired
         .into_iter()
@@ -868,6 +869,61 @@ fn mul_and_div_rules() {
             vec![b.bin(Bin::Div, x, y)]
         },
         &["neg", "neg", "div"],
+    );
+}
+
+#[test]
+fn negations_move_outwards_to_be_absorbed() {
+    for e in [F64, F32, I64] {
+        rule(
+            all_pairs(&[e, e]),
+            |b, p| {
+                let n = b.un(Un::Neg, p[0]);
+                vec![b.bin(Bin::Mul, n, p[1])]
+            },
+            &["mul", "neg"],
+        );
+        // AD's `cos` rule, accumulated: a + ct · neg(sin x) → a − ct · sin x.
+        rule(
+            all_pairs(&[e, e]),
+            |b, p| {
+                let n = b.un(Un::Neg, p[1]);
+                let m = b.bin(Bin::Mul, p[0], n);
+                vec![b.bin(Bin::Add, p[0], m)]
+            },
+            &["mul", "sub"],
+        );
+        // A negation with other uses stays where it is.
+        rule(
+            all_pairs(&[e, e]),
+            |b, p| {
+                let n = b.un(Un::Neg, p[1]);
+                vec![b.bin(Bin::Mul, p[0], n), n]
+            },
+            &["neg", "mul"],
+        );
+    }
+    for e in [F64, F32] {
+        for left in [false, true] {
+            rule(
+                all_pairs(&[e, e]),
+                |b, p| {
+                    let n = b.un(Un::Neg, p[usize::from(left)]);
+                    let args = if left { [n, p[0]] } else { [p[0], n] };
+                    vec![b.bin(Bin::Div, args[0], args[1])]
+                },
+                &["div", "neg"],
+            );
+        }
+    }
+    // Integer division keeps its negations: (−MIN) / 2 ≠ −(MIN / 2).
+    rule(
+        all_pairs(&[I64, I64]),
+        |b, p| {
+            let n = b.un(Un::Neg, p[0]);
+            vec![b.bin(Bin::Div, n, p[1])]
+        },
+        &["neg", "div"],
     );
 }
 

@@ -36,7 +36,8 @@
 //!   optimisation. One that fails at run time (a symbolic slice bound out of
 //!   range) may fail in fewer places: removed or folded nodes no longer check.
 //! - No pass grows a function except the opt-in reassociating rules: each
-//!   default rule replaces a node by at most one node (or by an existing value).
+//!   default rule replaces a node by an existing value, by one node, or by two
+//!   when it frees an operand that has no other use.
 //! - Running out of rounds is a reported stop reason ([`Stop::RoundLimit`]),
 //!   not an error: the result is still a correct, verified function.
 //! - The verifier runs after every pass in debug builds (and whenever

@@ -5,8 +5,9 @@
 //! the rules of its op, looking at its operands *as already rewritten*, so
 //! chains (`neg(neg(neg x))`, `transpose(transpose(transpose x))`) collapse in
 //! one sweep. A rule replaces the node by an existing value, or by at most one
-//! new node, so it never grows the function (except the opt-in reassociating
-//! rule, and new constants that CSE merges).
+//! new node, or by two when it also frees an operand node that has no other
+//! use; so it does not grow the function (except the opt-in reassociating
+//! rules; new constants are merged by CSE).
 //!
 //! # Exactness
 //!
@@ -54,11 +55,18 @@
 //! - `mul.one` — `x · 1 → x`, `1 · x → x` (fact 3).
 //! - `mul.neg_one` — `x · (−1) → neg x`, `(−1) · x → neg x` (fact 3).
 //! - `mul.neg_neg` — `neg x · neg y → x · y` (fact 3; a ring law for `i64`).
+//! - `mul.neg_out` — `neg x · y → neg(x · y)`, `x · neg y → neg(x · y)` when
+//!   the negation has no other use (fact 3; a ring law for `i64`). Moves
+//!   negations outwards, where `add.neg`, `sub.neg` and `neg.neg` absorb them
+//!   (AD writes `ct · neg(sin x)` for `cos`).
 //! - `mul.zero` — `x · 0 → 0` on `i64` only.
 //! - `div.one` — `x / 1 → x` (fact 3; truncation is exact for `i64`).
 //! - `div.neg_one` — `x / (−1) → neg x` (fact 3; on `i64` the IR defines
 //!   `MIN / −1 = MIN`, which is the wrapping `neg MIN`).
 //! - `div.neg_neg` — `neg x / neg y → x / y` on floats (fact 3).
+//! - `div.neg_out` — `neg x / y → neg(x / y)`, `x / neg y → neg(x / y)` on
+//!   floats, when the negation has no other use (fact 3). Not on `i64`:
+//!   `(−MIN) / 2 ≠ −(MIN / 2)`.
 //! - `div.zero` — `x / 0 → 0` and `0 / x → 0` on `i64` (the IR's integer division).
 //! - `minmax.self` — `min(x, x) → x`, `max(x, x) → x`.
 //! - `minmax.identity` — `max(x, −∞) → x`, `min(x, +∞) → x` (NaN propagates
@@ -145,11 +153,11 @@ pub fn simplify(module: &Module, f: &Function, options: &Options) -> Result<Rewr
     let mut rules = BTreeMap::new();
     for node in f.nodes() {
         let args = rw.args(node);
-        let single_use_operand = node.args.first().is_some_and(|a| uses[a.index()] == 1);
+        let single_use: Vec<bool> = node.args.iter().map(|a| uses[a.index()] == 1).collect();
         let mut s = Simplifier {
             rw: &mut rw,
             options,
-            single_use_operand,
+            single_use: &single_use,
         };
         match s.rules(&node.op, &args)? {
             Some((rule, values)) => {
@@ -235,8 +243,9 @@ fn is_all_bits(s: Scalar) -> bool {
 struct Simplifier<'r, 'a> {
     rw: &'r mut Rewriter<'a>,
     options: &'r Options,
-    /// The node's first operand has no other use in the old function.
-    single_use_operand: bool,
+    /// Per operand: it has no other use in the old function, so a rule that
+    /// stops using it frees its node.
+    single_use: &'r [bool],
 }
 
 /// A rule replacing the node by one value.
@@ -415,7 +424,7 @@ impl Simplifier<'_, '_> {
                     let v = self.emit(Op::Binary(BinaryOp::Mul), &[a, c])?;
                     return to("mul.neg_neg", v);
                 }
-                Ok(None)
+                self.neg_out(BinaryOp::Mul, x, y, "mul.neg_out")
             }
             BinaryOp::Div => {
                 if sy.is_some_and(is_one) {
@@ -434,6 +443,9 @@ impl Simplifier<'_, '_> {
                 if float && let (Some(a), Some(c)) = (neg(self, x), neg(self, y)) {
                     let v = self.emit(Op::Binary(BinaryOp::Div), &[a, c])?;
                     return to("div.neg_neg", v);
+                }
+                if float {
+                    return self.neg_out(BinaryOp::Div, x, y, "div.neg_out");
                 }
                 Ok(None)
             }
@@ -492,6 +504,29 @@ impl Simplifier<'_, '_> {
             }
             BinaryOp::Pow | BinaryOp::Atan2 => Ok(None),
         }
+    }
+
+    /// `neg a ∘ b → neg(a ∘ b)` and `a ∘ neg b → neg(a ∘ b)`, when the
+    /// negation has no other use (so the node count stays the same), letting
+    /// an enclosing `add`/`sub`/`neg` absorb the negation.
+    fn neg_out(
+        &mut self,
+        op: BinaryOp,
+        x: Value,
+        y: Value,
+        rule: &'static str,
+    ) -> Result<Fired, OptError> {
+        let (a, b) = match (
+            self.unary_arg(x, UnaryOp::Neg),
+            self.unary_arg(y, UnaryOp::Neg),
+        ) {
+            (Some(a), None) if self.single_use[0] => (a, y),
+            (None, Some(b)) if self.single_use[1] => (x, b),
+            _ => return Ok(None),
+        };
+        let inner = self.emit(Op::Binary(op), &[a, b])?;
+        let v = self.emit(Op::Unary(UnaryOp::Neg), &[inner])?;
+        to(rule, v)
     }
 
     fn compare(&mut self, c: CmpOp, x: Value, y: Value) -> Result<Fired, OptError> {
@@ -777,7 +812,7 @@ impl Simplifier<'_, '_> {
         let dropped = kept.len() != yshape.rank();
         let identity = &y_kept == out_shape;
         let copy_nodes = usize::from(dropped) + usize::from(!identity);
-        let freed = 1 + usize::from(self.single_use_operand);
+        let freed = 1 + usize::from(self.single_use[0]);
 
         let copy = |s: &mut Self| -> Result<Value, OptError> {
             let mut v = y;
