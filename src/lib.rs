@@ -6,3 +6,4 @@
 #![deny(missing_docs)]
 
 pub use adjit_ir as ir;
+pub mod workloads;

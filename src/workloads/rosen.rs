@@ -1,0 +1,140 @@
+//! `rosen`: the extended Rosenbrock function, its gradient and its
+//! Hessian-vector product (the `hvp` workload).
+//!
+//! f(x) = Σ_{i<n−1} 100(x_{i+1} − x_i²)² + (1 − x_i)², x ∈ Rⁿ.
+//!
+//! With t_i = x_{i+1} − x_i², the gradient is
+//!
+//! - g_0 = −400 x_0 t_0 − 2(1 − x_0),
+//! - g_i = 200 t_{i−1} − 400 x_i t_i − 2(1 − x_i) for 0 < i < n−1,
+//! - g_{n−1} = 200 t_{n−2},
+//!
+//! and the Hessian is tridiagonal: for each term i (i < n−1) it adds
+//! 1200 x_i² − 400 x_{i+1} + 2 to H_{i,i}, −400 x_i to H_{i,i+1} and H_{i+1,i},
+//! and 200 to H_{i+1,i+1}.
+//!
+//! Invariants: for n < 2 the sum is empty, so f = 0 and every derivative is 0.
+//! The loops read x_{i−1}, x_i, x_{i+1} through three shifted slices in chunks
+//! of eight so that they vectorise; the value's sum uses eight lanes.
+
+use super::rng::SplitMix64;
+use super::{WorkloadError, check_len, lanes_sum};
+
+/// Lanes per chunk in the vectorised loops.
+const LANES: usize = 8;
+
+/// f(x) = Σ_{i<n−1} 100(x_{i+1} − x_i²)² + (1 − x_i)².
+pub fn value(x: &[f64]) -> f64 {
+    let n = x.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let (lo, hi) = (&x[..n - 1], &x[1..]);
+    let mut acc = [0.0f64; LANES];
+    let mut lo_chunks = lo.chunks_exact(LANES);
+    let mut hi_chunks = hi.chunks_exact(LANES);
+    for (a, b) in (&mut lo_chunks).zip(&mut hi_chunks) {
+        for l in 0..LANES {
+            let t = b[l] - a[l] * a[l];
+            let u = 1.0 - a[l];
+            acc[l] += 100.0 * t * t + u * u;
+        }
+    }
+    let mut tail = 0.0;
+    for (a, b) in lo_chunks.remainder().iter().zip(hi_chunks.remainder()) {
+        let t = b - a * a;
+        let u = 1.0 - a;
+        tail += 100.0 * t * t + u * u;
+    }
+    lanes_sum(&acc) + tail
+}
+
+/// Writes ∇f(x) into `grad` and returns f(x).
+pub fn value_and_grad(x: &[f64], grad: &mut [f64]) -> Result<f64, WorkloadError> {
+    let n = x.len();
+    check_len("grad", grad.len(), n)?;
+    if n < 2 {
+        grad.fill(0.0);
+        return Ok(0.0);
+    }
+    // The ends: term 0 (which the interior loop does not sum) and g_0, g_{n−1}.
+    let t0 = x[1] - x[0] * x[0];
+    let u0 = 1.0 - x[0];
+    let head = 100.0 * t0 * t0 + u0 * u0;
+    grad[0] = -400.0 * x[0] * t0 - 2.0 * u0;
+    let t_last = x[n - 1] - x[n - 2] * x[n - 2];
+    grad[n - 1] = 200.0 * t_last;
+
+    // Interior i = 1..n−1: term i's value, and g_i from terms i−1 and i.
+    let (prev, cur, next) = (&x[..n - 2], &x[1..n - 1], &x[2..]);
+    let g = &mut grad[1..n - 1];
+    let mut acc = [0.0f64; LANES];
+    let full = (n - 2) / LANES * LANES;
+    for (((a, b), c), gc) in prev[..full]
+        .chunks_exact(LANES)
+        .zip(cur[..full].chunks_exact(LANES))
+        .zip(next[..full].chunks_exact(LANES))
+        .zip(g[..full].chunks_exact_mut(LANES))
+    {
+        for l in 0..LANES {
+            let t_prev = b[l] - a[l] * a[l];
+            let t = c[l] - b[l] * b[l];
+            let u = 1.0 - b[l];
+            gc[l] = 200.0 * t_prev - 400.0 * b[l] * t - 2.0 * u;
+            acc[l] += 100.0 * t * t + u * u;
+        }
+    }
+    let mut tail = 0.0;
+    for (((a, b), c), gc) in prev[full..]
+        .iter()
+        .zip(&cur[full..])
+        .zip(&next[full..])
+        .zip(&mut g[full..])
+    {
+        let t_prev = b - a * a;
+        let t = c - b * b;
+        let u = 1.0 - b;
+        *gc = 200.0 * t_prev - 400.0 * b * t - 2.0 * u;
+        tail += 100.0 * t * t + u * u;
+    }
+    Ok(head + (lanes_sum(&acc) + tail))
+}
+
+/// Writes the Hessian-vector product H(x)·v into `out`.
+pub fn hvp(x: &[f64], v: &[f64], out: &mut [f64]) -> Result<(), WorkloadError> {
+    let n = x.len();
+    check_len("v", v.len(), n)?;
+    check_len("out", out.len(), n)?;
+    if n < 2 {
+        out.fill(0.0);
+        return Ok(());
+    }
+    // (Hv)_i = [i<n−1]((1200x_i² − 400x_{i+1} + 2)v_i − 400x_i v_{i+1})
+    //        + [i>0](−400x_{i−1}v_{i−1} + 200v_i)
+    out[0] = (1200.0 * x[0] * x[0] - 400.0 * x[1] + 2.0) * v[0] - 400.0 * x[0] * v[1];
+    out[n - 1] = -400.0 * x[n - 2] * v[n - 2] + 200.0 * v[n - 1];
+    let (xp, xc, xn) = (&x[..n - 2], &x[1..n - 1], &x[2..]);
+    let (vp, vc, vn) = (&v[..n - 2], &v[1..n - 1], &v[2..]);
+    for (i, o) in out[1..n - 1].iter_mut().enumerate() {
+        let diag = 1200.0 * xc[i] * xc[i] - 400.0 * xn[i] + 2.0 + 200.0;
+        *o = diag * vc[i] - 400.0 * xc[i] * vn[i] - 400.0 * xp[i] * vp[i];
+    }
+    Ok(())
+}
+
+/// Inputs for `rosen` and `hvp` of size n.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RosenInputs {
+    /// The point, x_i uniform in [−1.5, 1.5).
+    pub x: Vec<f64>,
+    /// The direction for the Hessian-vector product, v_i standard normal.
+    pub v: Vec<f64>,
+}
+
+/// Deterministic inputs of size `n` from `seed` (x drawn first, then v).
+pub fn inputs(n: usize, seed: u64) -> RosenInputs {
+    let mut rng = SplitMix64::new(seed);
+    let x = rng.uniform_vec(n, -1.5, 1.5);
+    let v = rng.normal_vec(n, 0.0, 1.0);
+    RosenInputs { x, v }
+}

@@ -1,0 +1,316 @@
+//! Tests of the reference workloads against outside oracles: finite
+//! differences of the primal for every hand-derived derivative, differences of
+//! the gradient for the Hessian-vector product, independent naive
+//! implementations written differently, closed-form special cases and
+//! published values.
+//!
+//! Finite differences use the fourth-order central stencil
+//! f'(x) ≈ (−f(x+2h) + 8f(x+h) − 8f(x−h) + f(x−2h))/(12h), whose truncation
+//! error is h⁴/30·f⁽⁵⁾; with h ≈ 10⁻³ both truncation and rounding stay far
+//! below the 10⁻⁶ relative tolerance.
+
+use adjit::workloads::rng::SplitMix64;
+use adjit::workloads::{WorkloadError, rosen, seeds};
+
+// ---------------------------------------------------------------- helpers
+
+/// Fourth-order central difference of `f` at `x` along `dir`, step `h`.
+fn fd_dir(f: &mut dyn FnMut(&[f64]) -> f64, x: &[f64], dir: &[f64], h: f64) -> f64 {
+    let mut at = |s: f64| {
+        let p: Vec<f64> = x.iter().zip(dir).map(|(xi, di)| xi + s * di).collect();
+        f(&p)
+    };
+    (-at(2.0 * h) + 8.0 * at(h) - 8.0 * at(-h) + at(-2.0 * h)) / (12.0 * h)
+}
+
+/// Fourth-order central difference of `f` in coordinate `i`, with a step
+/// scaled to the coordinate's magnitude.
+fn fd_component(f: &mut dyn FnMut(&[f64]) -> f64, x: &[f64], i: usize, h: f64) -> f64 {
+    let mut dir = vec![0.0; x.len()];
+    dir[i] = 1.0;
+    fd_dir(f, x, &dir, h * x[i].abs().max(1.0))
+}
+
+/// Relative error of `got` against `want`, relative to `max(|want|, floor)`.
+fn rel_err(got: f64, want: f64, floor: f64) -> f64 {
+    (got - want).abs() / want.abs().max(floor)
+}
+
+/// Asserts that `grad` matches finite differences of `f` in every coordinate
+/// listed in `coords`. Each component's error is measured relative to the
+/// larger of its own size and 10⁻³ of the gradient's largest component (a
+/// component many orders below the rest cannot be resolved relative to itself
+/// by differencing f). Returns the largest relative error seen.
+fn check_grad(
+    what: &str,
+    f: &mut dyn FnMut(&[f64]) -> f64,
+    x: &[f64],
+    grad: &[f64],
+    coords: &[usize],
+    h: f64,
+    tol: f64,
+) -> f64 {
+    assert_eq!(x.len(), grad.len(), "{what}: gradient length");
+    let scale = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
+    let floor = (1e-3 * scale).max(1e-12);
+    let mut worst = 0.0f64;
+    for &i in coords {
+        let fd = fd_component(f, x, i, h);
+        let err = rel_err(grad[i], fd, floor);
+        assert!(
+            err <= tol,
+            "{what}: component {i}: hand {} vs finite differences {fd} (rel err {err:e})",
+            grad[i]
+        );
+        worst = worst.max(err);
+    }
+    worst
+}
+
+/// All coordinates of a vector of length n.
+fn all(n: usize) -> Vec<usize> {
+    (0..n).collect()
+}
+
+/// `count` coordinates of 0..n drawn from `rng`, plus the first and last.
+fn some(n: usize, count: usize, rng: &mut SplitMix64) -> Vec<usize> {
+    let mut c: Vec<usize> = (0..count).map(|_| rng.below(n as u64) as usize).collect();
+    c.push(0);
+    c.push(n - 1);
+    c
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+// ---------------------------------------------------------------- rng
+
+#[test]
+fn splitmix64_matches_the_published_stream() {
+    // The reference stream of SplitMix64 seeded with 0 (Vigna's splitmix64.c).
+    let mut rng = SplitMix64::new(0);
+    assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
+    assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    assert_eq!(rng.next_u64(), 0x06C4_5D18_8009_454F);
+}
+
+#[test]
+fn rng_is_deterministic_and_has_the_right_moments() {
+    let a: Vec<f64> = SplitMix64::new(7).normal_vec(1000, 0.0, 1.0);
+    let b: Vec<f64> = SplitMix64::new(7).normal_vec(1000, 0.0, 1.0);
+    assert_eq!(a, b);
+    assert_ne!(a, SplitMix64::new(8).normal_vec(1000, 0.0, 1.0));
+
+    let n = 200_000;
+    let mut rng = SplitMix64::new(42);
+    let u = rng.uniform_vec(n, 0.0, 1.0);
+    assert!(u.iter().all(|&v| (0.0..1.0).contains(&v)));
+    let mean = u.iter().sum::<f64>() / n as f64;
+    // Standard error of the mean is √(1/12/n) ≈ 6.5e-4; allow 5 of them.
+    assert!((mean - 0.5).abs() < 3.3e-3, "uniform mean {mean}");
+    let z = rng.normal_vec(n, 0.0, 1.0);
+    let mean = z.iter().sum::<f64>() / n as f64;
+    let var = z.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n as f64;
+    assert!(
+        mean.abs() < 5.0 * (1.0 / n as f64).sqrt(),
+        "normal mean {mean}"
+    );
+    // The variance estimate's standard error is √(2/n) ≈ 3.2e-3.
+    assert!((var - 1.0).abs() < 1.6e-2, "normal variance {var}");
+    let below: Vec<u64> = (0..1000).map(|_| rng.below(10)).collect();
+    assert!(below.iter().all(|&v| v < 10));
+    assert!((0..10).all(|c| below.contains(&c)));
+}
+
+// ---------------------------------------------------------------- seeds
+
+#[test]
+fn seed2_at_3_2() {
+    assert_eq!(seeds::seed2(3.0, 2.0), 5.0);
+    assert_eq!(seeds::seed2_grad(3.0, 2.0), [6.0, -4.0]);
+}
+
+#[test]
+fn seed3_gradient_is_2x_plus_y_and_x() {
+    assert_eq!(seeds::seed3(1.5, -2.0), 1.5 * 1.5 - 3.0 + 2.0);
+    assert_eq!(seeds::seed3_grad(1.5, -2.0), [1.0, 1.5]);
+    for &(x, y) in &[(0.3, 0.7), (-2.0, 5.0), (4.0, -1.25)] {
+        let g = seeds::seed3_grad(x, y);
+        let mut f = |p: &[f64]| seeds::seed3(p[0], p[1]);
+        check_grad("seed3", &mut f, &[x, y], &g, &all(2), 1e-3, 1e-10);
+    }
+}
+
+#[test]
+fn seed2_gradient_matches_finite_differences() {
+    for &(x, y) in &[(3.0, 2.0), (-1.5, 0.25), (10.0, -7.0)] {
+        let g = seeds::seed2_grad(x, y);
+        assert_eq!(g, [2.0 * x, -2.0 * y]);
+        let mut f = |p: &[f64]| seeds::seed2(p[0], p[1]);
+        check_grad("seed2", &mut f, &[x, y], &g, &all(2), 1e-3, 1e-10);
+    }
+}
+
+#[test]
+fn seed1_gradient_matches_finite_differences() {
+    for &x in &[0.05, 0.3, 1.0, 2.0, 3.7] {
+        let g = seeds::seed1_grad(x);
+        let mut f = |p: &[f64]| seeds::seed1(p[0]);
+        // sin(eˣx) oscillates with angular frequency eˣ(1 + x); the step
+        // resolves it and stays well inside x > 0.
+        let h = 1e-3 * x.min(1.0) / (1.0 + x.exp() * (1.0 + x));
+        let fd = fd_dir(&mut f, &[x], &[1.0], h);
+        let err = rel_err(g, fd, 1.0);
+        assert!(
+            err < 1e-8,
+            "seed1 at {x}: hand {g} vs finite differences {fd}"
+        );
+    }
+    // The value against its definition, evaluated piece by piece.
+    let x: f64 = 0.8;
+    let want = (x.exp() * x).sin() + x.ln() * x.cos().tanh();
+    assert_eq!(seeds::seed1(x), want);
+}
+
+#[test]
+fn select_on_both_sides_of_the_branch() {
+    // else branch: 2x − 1
+    assert_eq!(seeds::select(0.5), 0.0);
+    assert_eq!(seeds::select_grad(0.5), 2.0);
+    assert_eq!(seeds::select(-3.0), -7.0);
+    // the boundary takes the else branch
+    assert_eq!(seeds::select(1.0), 1.0);
+    assert_eq!(seeds::select_grad(1.0), 2.0);
+    // then branch: x²
+    assert_eq!(seeds::select(3.0), 9.0);
+    assert_eq!(seeds::select_grad(3.0), 6.0);
+    for &x in &[-2.0, 0.25, 0.9, 1.1, 2.5, 40.0] {
+        let g = [seeds::select_grad(x)];
+        let mut f = |p: &[f64]| seeds::select(p[0]);
+        // Steps small enough not to cross x = 1.
+        check_grad("select", &mut f, &[x], &g, &[0], 1e-3, 1e-10);
+    }
+}
+
+// ---------------------------------------------------------------- rosen
+
+/// The definition, one term at a time.
+fn rosen_naive(x: &[f64]) -> f64 {
+    let mut sum = 0.0;
+    for i in 0..x.len().saturating_sub(1) {
+        sum += 100.0 * (x[i + 1] - x[i] * x[i]).powi(2) + (1.0 - x[i]).powi(2);
+    }
+    sum
+}
+
+#[test]
+fn rosen_known_points() {
+    // The global minimum at x = 1, and f(0) = n − 1.
+    for n in [0, 1, 2, 3, 9, 1000] {
+        let ones = vec![1.0; n];
+        let mut g = vec![f64::NAN; n];
+        assert_eq!(rosen::value(&ones), 0.0);
+        assert_eq!(rosen::value_and_grad(&ones, &mut g), Ok(0.0));
+        assert!(
+            g.iter().all(|&v| v == 0.0),
+            "gradient at the minimum, n = {n}"
+        );
+        assert_eq!(rosen::value(&vec![0.0; n]), n.saturating_sub(1) as f64);
+    }
+    // n = 2 at (−1.2, 1), the classic start: 100·(1 − 1.44)² + 2.2² = 24.2.
+    assert!((rosen::value(&[-1.2, 1.0]) - 24.2).abs() < 1e-12);
+}
+
+#[test]
+fn rosen_value_matches_the_naive_sum() {
+    for n in [2, 3, 8, 9, 10, 17, 1000, 100_000] {
+        let inp = rosen::inputs(n, n as u64);
+        let naive = rosen_naive(&inp.x);
+        let mut g = vec![0.0; n];
+        let fused = rosen::value_and_grad(&inp.x, &mut g).unwrap();
+        assert!(rel_err(rosen::value(&inp.x), naive, 1.0) < 1e-13, "n = {n}");
+        assert!(rel_err(fused, naive, 1.0) < 1e-13, "n = {n}");
+    }
+}
+
+#[test]
+fn rosen_gradient_matches_finite_differences() {
+    let mut worst = 0.0f64;
+    for n in [1, 2, 3, 5, 8, 9, 10, 17, 100] {
+        let inp = rosen::inputs(n, 100 + n as u64);
+        let mut g = vec![0.0; n];
+        rosen::value_and_grad(&inp.x, &mut g).unwrap();
+        let mut f = |p: &[f64]| rosen::value(p);
+        worst = worst.max(check_grad("rosen", &mut f, &inp.x, &g, &all(n), 1e-3, 1e-8));
+    }
+    let n = 100_000;
+    let inp = rosen::inputs(n, 5);
+    let mut g = vec![0.0; n];
+    rosen::value_and_grad(&inp.x, &mut g).unwrap();
+    let mut rng = SplitMix64::new(1);
+    let coords = some(n, 20, &mut rng);
+    let mut f = |p: &[f64]| rosen::value(p);
+    // f is a quartic, so the stencil has no truncation error at any step; a
+    // larger step keeps the rounding of the 10⁵-term sum (∝ ε·f/h) small.
+    worst = worst.max(check_grad(
+        "rosen 1e5",
+        &mut f,
+        &inp.x,
+        &g,
+        &coords,
+        1e-1,
+        1e-8,
+    ));
+    eprintln!("rosen gradient: worst relative error {worst:e}");
+}
+
+#[test]
+fn rosen_hvp_matches_differences_of_the_gradient() {
+    let mut worst = 0.0f64;
+    for n in [1, 2, 3, 4, 9, 17, 1000] {
+        let inp = rosen::inputs(n, 200 + n as u64);
+        let mut hv = vec![0.0; n];
+        rosen::hvp(&inp.x, &inp.v, &mut hv).unwrap();
+        // Fourth-order differences of the gradient along v, all components at once.
+        let h = 1e-3;
+        let grad_at = |s: f64| {
+            let p: Vec<f64> = inp.x.iter().zip(&inp.v).map(|(x, v)| x + s * v).collect();
+            let mut g = vec![0.0; n];
+            rosen::value_and_grad(&p, &mut g).unwrap();
+            g
+        };
+        let (gp2, gp1, gm1, gm2) = (grad_at(2.0 * h), grad_at(h), grad_at(-h), grad_at(-2.0 * h));
+        let scale = hv.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for i in 0..n {
+            let fd = (-gp2[i] + 8.0 * gp1[i] - 8.0 * gm1[i] + gm2[i]) / (12.0 * h);
+            let err = rel_err(hv[i], fd, (1e-3 * scale).max(1e-12));
+            assert!(err < 1e-8, "hvp n = {n}, component {i}: {} vs {fd}", hv[i]);
+            worst = worst.max(err);
+        }
+        // The Hessian is symmetric: u·(Hv) = v·(Hu).
+        let u = SplitMix64::new(n as u64).normal_vec(n, 0.0, 1.0);
+        let mut hu = vec![0.0; n];
+        rosen::hvp(&inp.x, &u, &mut hu).unwrap();
+        let (a, b) = (dot(&u, &hv), dot(&inp.v, &hu));
+        assert!(rel_err(a, b, 1.0) < 1e-12, "symmetry n = {n}: {a} vs {b}");
+    }
+    eprintln!("rosen hvp: worst relative error {worst:e}");
+}
+
+#[test]
+fn rosen_rejects_mismatched_buffers() {
+    let x = [1.0, 2.0, 3.0];
+    let mut short = [0.0; 2];
+    assert!(matches!(
+        rosen::value_and_grad(&x, &mut short),
+        Err(WorkloadError::Length {
+            what: "grad",
+            expected: 3,
+            found: 2
+        })
+    ));
+    let mut out = [0.0; 3];
+    assert!(rosen::hvp(&x, &[1.0], &mut out).is_err());
+    assert!(rosen::hvp(&x, &x, &mut short).is_err());
+}
