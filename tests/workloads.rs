@@ -10,7 +10,7 @@
 //! below the 10⁻⁶ relative tolerance.
 
 use adjit::workloads::rng::SplitMix64;
-use adjit::workloads::{WorkloadError, rosen, seeds};
+use adjit::workloads::{WorkloadError, logreg, rosen, seeds};
 
 // ---------------------------------------------------------------- helpers
 
@@ -82,6 +82,28 @@ fn some(n: usize, count: usize, rng: &mut SplitMix64) -> Vec<usize> {
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// Asserts that the directional derivative of `f` along `dir` matches
+/// grad·dir, relative to |grad|·|dir| (the size the projection could have had).
+fn check_direction(
+    what: &str,
+    f: &mut dyn FnMut(&[f64]) -> f64,
+    x: &[f64],
+    grad: &[f64],
+    dir: &[f64],
+    h: f64,
+    tol: f64,
+) -> f64 {
+    let fd = fd_dir(f, x, dir, h);
+    let hand = dot(grad, dir);
+    let scale = dot(grad, grad).sqrt() * dot(dir, dir).sqrt();
+    let err = rel_err(hand, fd, 1e-3 * scale);
+    assert!(
+        err <= tol,
+        "{what}: along a direction: hand {hand} vs finite differences {fd} (rel err {err:e})"
+    );
+    err
 }
 
 // ---------------------------------------------------------------- rng
@@ -313,4 +335,173 @@ fn rosen_rejects_mismatched_buffers() {
     let mut out = [0.0; 3];
     assert!(rosen::hvp(&x, &[1.0], &mut out).is_err());
     assert!(rosen::hvp(&x, &x, &mut short).is_err());
+}
+
+// ---------------------------------------------------------------- logreg
+
+/// The loss from its definition with the textbook log(1 + eᶻ) (fine for the
+/// moderate logits of generated data).
+fn logreg_naive(x: &[f64], y: &[f64], w: &[f64]) -> f64 {
+    let (n, d) = (y.len(), w.len());
+    let mut sum = 0.0;
+    for i in 0..n {
+        let z: f64 = (0..d).map(|j| x[i * d + j] * w[j]).sum();
+        sum += (1.0 + z.exp()).ln() - y[i] * z;
+    }
+    sum / n as f64 + 0.5 * 1e-3 * w.iter().map(|v| v * v).sum::<f64>()
+}
+
+#[test]
+fn softplus_and_sigmoid_are_stable() {
+    for z in [-30.0, -5.0, -1.0, -1e-3, 0.0, 1e-3, 1.0, 5.0, 30.0] {
+        // For z ≤ −1, 1 + eᶻ would round away eᶻ's digits; the series
+        // log(1 + u) = Σ (−1)^{k+1} uᵏ/k with u = eᶻ ≤ e⁻¹ converges fast.
+        let naive = if z <= -1.0 {
+            let u = f64::exp(z);
+            (1..80).rev().fold(0.0, |acc, k| {
+                let sign = if k % 2 == 1 { 1.0 } else { -1.0 };
+                acc + sign * u.powi(k) / k as f64
+            })
+        } else {
+            (1.0 + f64::exp(z)).ln()
+        };
+        assert!(
+            rel_err(logreg::softplus(z), naive, 1e-300) < 1e-14,
+            "softplus({z})"
+        );
+        let naive = 1.0 / (1.0 + f64::exp(-z));
+        assert!(
+            rel_err(logreg::sigmoid(z), naive, 1e-300) < 1e-15,
+            "sigmoid({z})"
+        );
+    }
+    // Large positive z: log(1 + eᶻ) = z + log1p(e⁻ᶻ), and e⁻ᶻ is below half an ulp of z.
+    for z in [50.0, 700.0, 710.0, 1e3] {
+        assert_eq!(logreg::softplus(z), z, "softplus({z})");
+        assert_eq!(logreg::sigmoid(z), 1.0, "sigmoid({z})");
+    }
+    // Very negative z: log(1 + eᶻ) = eᶻ(1 − eᶻ/2 + …), so softplus(z) = eᶻ to rounding.
+    for z in [-50.0, -700.0, -740.0] {
+        assert!(
+            rel_err(logreg::softplus(z), z.exp(), 1e-320) < 1e-14,
+            "softplus({z})"
+        );
+        assert!(
+            rel_err(logreg::sigmoid(z), z.exp(), 1e-320) < 1e-14,
+            "sigmoid({z})"
+        );
+    }
+    // e^{−1000} underflows to 0 in f64.
+    assert_eq!(logreg::softplus(-1e3), 0.0);
+    assert_eq!(logreg::sigmoid(-1e3), 0.0);
+    for z in [-1e3, -750.0, 750.0, 1e3] {
+        assert!(logreg::softplus(z).is_finite() && logreg::sigmoid(z).is_finite());
+    }
+}
+
+#[test]
+fn logreg_with_logits_of_a_thousand_is_finite_and_exact() {
+    // D = 1, X = (1000, −1000), w = 1: z = ±1000.
+    let x = [1000.0, -1000.0];
+    let w = [1.0];
+    let mut g = [0.0];
+    // Labels that agree with the logits: both data terms vanish.
+    let y = [1.0, 0.0];
+    assert_eq!(logreg::value(&x, &y, &w), Ok(0.5e-3));
+    assert_eq!(logreg::value_and_grad(&x, &y, &w, &mut g), Ok(0.5e-3));
+    assert_eq!(g, [1e-3]);
+    // Labels that disagree: each data term is 1000; σ(z) − y = ±1.
+    let y = [0.0, 1.0];
+    let loss = logreg::value_and_grad(&x, &y, &w, &mut g).unwrap();
+    assert!(rel_err(loss, 1000.0 + 0.5e-3, 1.0) < 1e-15);
+    assert!(rel_err(g[0], 1000.0 + 1e-3, 1.0) < 1e-15);
+}
+
+#[test]
+fn logreg_value_matches_the_naive_formula() {
+    for (n, d) in [(1, 1), (7, 3), (50, 9), (200, 17), (10_000, 100)] {
+        let inp = logreg::inputs(n, d, (n * d) as u64).unwrap();
+        let naive = logreg_naive(&inp.x, &inp.y, &inp.w);
+        let v = logreg::value(&inp.x, &inp.y, &inp.w).unwrap();
+        let mut g = vec![0.0; d];
+        let vg = logreg::value_and_grad(&inp.x, &inp.y, &inp.w, &mut g).unwrap();
+        assert!(rel_err(v, naive, 1.0) < 1e-13, "({n}, {d}): {v} vs {naive}");
+        assert_eq!(v, vg, "({n}, {d}): value and value_and_grad");
+    }
+}
+
+#[test]
+fn logreg_gradient_matches_finite_differences() {
+    let mut worst = 0.0f64;
+    for (n, d) in [(1, 1), (7, 3), (50, 9), (200, 17)] {
+        let inp = logreg::inputs(n, d, 31 + d as u64).unwrap();
+        let mut g = vec![0.0; d];
+        logreg::value_and_grad(&inp.x, &inp.y, &inp.w, &mut g).unwrap();
+        let mut f = |w: &[f64]| logreg::value(&inp.x, &inp.y, w).unwrap();
+        worst = worst.max(check_grad(
+            "logreg",
+            &mut f,
+            &inp.w,
+            &g,
+            &all(d),
+            1e-3,
+            1e-8,
+        ));
+    }
+    // The benchmark size: some components, and random directions.
+    let inp = logreg::inputs(10_000, 100, 3).unwrap();
+    let mut g = vec![0.0; 100];
+    logreg::value_and_grad(&inp.x, &inp.y, &inp.w, &mut g).unwrap();
+    let mut f = |w: &[f64]| logreg::value(&inp.x, &inp.y, w).unwrap();
+    // The 10⁴-term sum rounds at about 10⁻¹⁴, which the 10⁻³ step turns into
+    // about 10⁻¹¹ of noise in each difference: hence 10⁻⁶ here, not 10⁻⁸.
+    worst = worst.max(check_grad(
+        "logreg full",
+        &mut f,
+        &inp.w,
+        &g,
+        &some(100, 10, &mut SplitMix64::new(4)),
+        1e-3,
+        1e-6,
+    ));
+    let mut rng = SplitMix64::new(9);
+    for _ in 0..3 {
+        let dir = rng.normal_vec(100, 0.0, 1.0);
+        worst = worst.max(check_direction(
+            "logreg full",
+            &mut f,
+            &inp.w,
+            &g,
+            &dir,
+            1e-3,
+            1e-6,
+        ));
+    }
+    eprintln!("logreg gradient: worst relative error {worst:e}");
+}
+
+#[test]
+fn logreg_inputs_are_sensible() {
+    let a = logreg::inputs(10_000, 100, 1).unwrap();
+    assert_eq!(a, logreg::inputs(10_000, 100, 1).unwrap());
+    assert_ne!(a.x, logreg::inputs(10_000, 100, 2).unwrap().x);
+    assert_eq!((a.x.len(), a.y.len(), a.w.len()), (1_000_000, 10_000, 100));
+    assert!(a.y.iter().all(|&v| v == 0.0 || v == 1.0));
+    let positive = a.y.iter().sum::<f64>() / 10_000.0;
+    assert!((0.3..0.7).contains(&positive), "class balance {positive}");
+}
+
+#[test]
+fn logreg_rejects_bad_shapes() {
+    let mut g = [0.0; 2];
+    assert!(matches!(
+        logreg::value(&[1.0; 5], &[0.0; 3], &[0.0; 2]),
+        Err(WorkloadError::Length { what: "x", .. })
+    ));
+    assert!(logreg::value_and_grad(&[1.0; 6], &[0.0; 3], &[0.0; 2], &mut g[..1]).is_err());
+    assert!(logreg::value(&[], &[], &[0.0; 2]).is_err());
+    assert!(matches!(
+        logreg::inputs(usize::MAX, 2, 0),
+        Err(WorkloadError::Overflow { .. })
+    ));
 }

@@ -20,6 +20,7 @@
 //! - Derivatives are derived by hand from the formula, never by an AD tool, so
 //!   that they are independent of the code under test.
 
+pub mod logreg;
 pub mod rng;
 pub mod rosen;
 pub mod seeds;
@@ -81,8 +82,42 @@ pub(crate) fn check_len(
     }
 }
 
+/// `a * b`, or an overflow error naming `what`.
+pub(crate) fn checked_size(what: &'static str, a: usize, b: usize) -> Result<usize, WorkloadError> {
+    a.checked_mul(b).ok_or(WorkloadError::Overflow { what })
+}
+
+/// Dot product with eight independent accumulators, so that the reduction
+/// vectorises (a single accumulator forces a serial chain of additions).
+#[inline]
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut acc = [0.0f64; 8];
+    let mut ac = a.chunks_exact(8);
+    let mut bc = b.chunks_exact(8);
+    for (x, y) in (&mut ac).zip(&mut bc) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    let mut tail = 0.0;
+    for (x, y) in ac.remainder().iter().zip(bc.remainder()) {
+        tail += x * y;
+    }
+    lanes_sum(&acc) + tail
+}
+
 /// Sums eight lanes pairwise.
 #[inline]
 pub(crate) fn lanes_sum(acc: &[f64; 8]) -> f64 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+/// `y += alpha * x` over the common length.
+#[inline]
+pub(crate) fn axpy(alpha: f64, x: &[f64], y: &mut [f64]) {
+    for (yi, xi) in y.iter_mut().zip(x) {
+        *yi += alpha * xi;
+    }
 }
