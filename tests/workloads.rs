@@ -9,8 +9,11 @@
 //! error is h⁴/30·f⁽⁵⁾; with h ≈ 10⁻³ both truncation and rounding stay far
 //! below the 10⁻⁶ relative tolerance.
 
+// The naive references index arrays exactly as the formulas do.
+#![allow(clippy::needless_range_loop)]
+
 use adjit::workloads::rng::SplitMix64;
-use adjit::workloads::{WorkloadError, logreg, rosen, seeds};
+use adjit::workloads::{WorkloadError, gmm, logreg, rosen, seeds};
 
 // ---------------------------------------------------------------- helpers
 
@@ -84,8 +87,9 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Asserts that the directional derivative of `f` along `dir` matches
-/// grad·dir, relative to |grad|·|dir| (the size the projection could have had).
+/// Asserts that the directional derivative of `f` along `dir` (scaled to unit
+/// length, so that `h` is the Euclidean step) matches grad·dir, relative to
+/// |grad| (the size the projection could have had).
 fn check_direction(
     what: &str,
     f: &mut dyn FnMut(&[f64]) -> f64,
@@ -95,9 +99,11 @@ fn check_direction(
     h: f64,
     tol: f64,
 ) -> f64 {
-    let fd = fd_dir(f, x, dir, h);
-    let hand = dot(grad, dir);
-    let scale = dot(grad, grad).sqrt() * dot(dir, dir).sqrt();
+    let norm = dot(dir, dir).sqrt();
+    let dir: Vec<f64> = dir.iter().map(|v| v / norm).collect();
+    let fd = fd_dir(f, x, &dir, h);
+    let hand = dot(grad, &dir);
+    let scale = dot(grad, grad).sqrt();
     let err = rel_err(hand, fd, 1e-3 * scale);
     assert!(
         err <= tol,
@@ -502,6 +508,283 @@ fn logreg_rejects_bad_shapes() {
     assert!(logreg::value(&[], &[], &[0.0; 2]).is_err());
     assert!(matches!(
         logreg::inputs(usize::MAX, 2, 0),
+        Err(WorkloadError::Overflow { .. })
+    ));
+}
+
+// ---------------------------------------------------------------- gmm
+
+/// log Γ_p(a) = p(p−1)/4·log π + Σ_{j<p} log Γ(a − j/2), with the gamma
+/// function itself rather than its logarithm (fine while Γ stays finite).
+fn multigammaln_naive(a: f64, p: usize) -> f64 {
+    let mut sum = p as f64 * (p as f64 - 1.0) / 4.0 * std::f64::consts::PI.ln();
+    for j in 0..p {
+        sum += libm::tgamma(a - j as f64 / 2.0).ln();
+    }
+    sum
+}
+
+/// Log-determinant of a symmetric positive-definite matrix by Cholesky.
+fn spd_logdet(a: &[Vec<f64>]) -> f64 {
+    let d = a.len();
+    let mut l = vec![vec![0.0; d]; d];
+    for i in 0..d {
+        for j in 0..=i {
+            let s: f64 = (0..j).map(|t| l[i][t] * l[j][t]).sum();
+            if i == j {
+                l[i][i] = (a[i][i] - s).sqrt();
+            } else {
+                l[i][j] = (a[i][j] - s) / l[j][j];
+            }
+        }
+    }
+    2.0 * (0..d).map(|i| l[i][i].ln()).sum::<f64>()
+}
+
+/// The GMM objective written as a textbook would: explicit precision
+/// matrices Λ_k = Q_kᵀQ_k with log det Λ_k by Cholesky, the log of each
+/// weighted Gaussian density log(w_k N(x_i; μ_k, Λ_k⁻¹)) with softmax weights,
+/// combined over k by factoring out the largest, and the Wishart prior written
+/// with tr(Λ_k) and log det Λ_k.
+fn gmm_naive(inp: &gmm::GmmInputs) -> f64 {
+    let gmm::Shape { d, k, n } = inp.shape;
+    let row = d * (d + 1) / 2;
+    let (gamma, m) = (inp.wishart.gamma, inp.wishart.m);
+    let alpha_norm: f64 = inp.alphas.iter().map(|a| a.exp()).sum();
+    let mut precisions = Vec::new();
+    let mut logdets = Vec::new();
+    let mut prior = 0.0;
+    let n_w = d as f64 + m + 1.0;
+    let c = n_w * d as f64 * (gamma / 2f64.sqrt()).ln() - multigammaln_naive(n_w / 2.0, d);
+    for kk in 0..k {
+        let icf = &inp.icf[kk * row..(kk + 1) * row];
+        let mut q = vec![vec![0.0; d]; d];
+        let mut idx = d;
+        for col in 0..d {
+            q[col][col] = icf[col].exp();
+            for r in col + 1..d {
+                q[r][col] = icf[idx];
+                idx += 1;
+            }
+        }
+        let mut lam = vec![vec![0.0; d]; d];
+        for a in 0..d {
+            for b in 0..d {
+                lam[a][b] = (0..d).map(|r| q[r][a] * q[r][b]).sum();
+            }
+        }
+        let logdet = spd_logdet(&lam);
+        let trace: f64 = (0..d).map(|a| lam[a][a]).sum();
+        prior += c - 0.5 * gamma * gamma * trace + m * 0.5 * logdet;
+        precisions.push(lam);
+        logdets.push(logdet);
+    }
+    let mut loglik = 0.0;
+    for i in 0..n {
+        let xi = &inp.x[i * d..(i + 1) * d];
+        let mut log_densities = Vec::new();
+        for kk in 0..k {
+            let delta: Vec<f64> = (0..d).map(|j| xi[j] - inp.means[kk * d + j]).collect();
+            let lam = &precisions[kk];
+            let mut mahalanobis = 0.0;
+            for a in 0..d {
+                for b in 0..d {
+                    mahalanobis += delta[a] * lam[a][b] * delta[b];
+                }
+            }
+            let weight = inp.alphas[kk].exp() / alpha_norm;
+            log_densities.push(
+                weight.ln() - d as f64 / 2.0 * (2.0 * std::f64::consts::PI).ln()
+                    + 0.5 * logdets[kk]
+                    - 0.5 * mahalanobis,
+            );
+        }
+        // In high dimension every density underflows, so factor out the largest.
+        let top = log_densities
+            .iter()
+            .copied()
+            .fold(f64::NEG_INFINITY, f64::max);
+        loglik += top
+            + log_densities
+                .iter()
+                .map(|l| (l - top).exp())
+                .sum::<f64>()
+                .ln();
+    }
+    loglik + prior
+}
+
+#[test]
+fn multigammaln_matches_closed_forms() {
+    use std::f64::consts::PI;
+    // Γ_1(a) = Γ(a); Γ_2(3/2) = √π Γ(3/2) Γ(1) = π/2; Γ_3(2) = π^{3/2} Γ(2) Γ(3/2) Γ(1) = π²/2.
+    assert!((gmm::multigammaln(4.5, 1) - libm::lgamma(4.5)).abs() < 1e-14);
+    assert!((gmm::multigammaln(1.5, 2) - (PI / 2.0).ln()).abs() < 1e-14);
+    assert!((gmm::multigammaln(2.0, 3) - (PI * PI / 2.0).ln()).abs() < 1e-14);
+    for (a, p) in [(1.5, 2), (3.0, 2), (5.5, 10), (33.0, 64)] {
+        let (got, want) = (gmm::multigammaln(a, p), multigammaln_naive(a, p));
+        assert!(
+            rel_err(got, want, 1.0) < 1e-12,
+            "log Γ_{p}({a}): {got} vs {want}"
+        );
+    }
+}
+
+/// Small shapes covering D = 1 (no off-diagonal part), K = 1 and odd sizes.
+const GMM_SMALL: [(usize, usize, usize); 6] = [
+    (1, 1, 3),
+    (1, 3, 5),
+    (2, 3, 10),
+    (3, 4, 20),
+    (4, 2, 6),
+    (5, 3, 9),
+];
+
+/// Priors: ADBench's (γ = 1, m = 0) and one that exercises both terms.
+const GMM_PRIORS: [gmm::Wishart; 2] = [
+    gmm::Wishart { gamma: 1.0, m: 0.0 },
+    gmm::Wishart { gamma: 1.7, m: 2.0 },
+];
+
+#[test]
+fn gmm_value_matches_the_naive_implementation() {
+    let shapes = GMM_SMALL
+        .iter()
+        .copied()
+        .chain([(2, 5, 1000), (10, 25, 1000), (64, 50, 20)]);
+    for (d, k, n) in shapes {
+        for wishart in GMM_PRIORS {
+            let shape = gmm::Shape { d, k, n };
+            let mut inp = gmm::inputs(shape, (d * 1000 + k) as u64).unwrap();
+            inp.wishart = wishart;
+            if d > 10 {
+                // A unit lower-triangular factor with N(0, 1) entries has a
+                // condition number growing like 2^D, so at D = 64 Λ = QᵀQ is
+                // singular in f64 and the naive route cannot run. Shrinking the
+                // off-diagonal part keeps Λ well conditioned.
+                let row = d * (d + 1) / 2;
+                for icf_k in inp.icf.chunks_exact_mut(row) {
+                    icf_k[d..].iter_mut().for_each(|l| *l *= 0.05);
+                }
+            }
+            let mut ws = gmm::Workspace::new(shape).unwrap();
+            let got = gmm::value(shape, inp.params(), &inp.x, wishart, &mut ws).unwrap();
+            let want = gmm_naive(&inp);
+            assert!(
+                rel_err(got, want, 1.0) < 1e-11,
+                "gmm {shape:?} {wishart:?}: {got} vs naive {want}"
+            );
+        }
+    }
+}
+
+/// All gmm parameters packed as alphas ‖ means ‖ icf.
+fn gmm_pack(inp: &gmm::GmmInputs) -> Vec<f64> {
+    [&inp.alphas[..], &inp.means[..], &inp.icf[..]].concat()
+}
+
+fn gmm_value_packed(inp: &gmm::GmmInputs, ws: &mut gmm::Workspace, p: &[f64]) -> f64 {
+    let (k, kd) = (inp.alphas.len(), inp.means.len());
+    let params = gmm::Params {
+        alphas: &p[..k],
+        means: &p[k..k + kd],
+        icf: &p[k + kd..],
+    };
+    gmm::value(inp.shape, params, &inp.x, inp.wishart, ws).unwrap()
+}
+
+fn gmm_grad_packed(inp: &gmm::GmmInputs, ws: &mut gmm::Workspace) -> (f64, Vec<f64>) {
+    let mut g = vec![0.0; inp.alphas.len() + inp.means.len() + inp.icf.len()];
+    let (ga, rest) = g.split_at_mut(inp.alphas.len());
+    let (gm, gi) = rest.split_at_mut(inp.means.len());
+    let grads = gmm::Grads {
+        alphas: ga,
+        means: gm,
+        icf: gi,
+    };
+    let v = gmm::value_and_grad(inp.shape, inp.params(), &inp.x, inp.wishart, ws, grads).unwrap();
+    (v, g)
+}
+
+#[test]
+fn gmm_gradient_matches_finite_differences() {
+    let mut worst = 0.0f64;
+    for (d, k, n) in GMM_SMALL {
+        for wishart in GMM_PRIORS {
+            let shape = gmm::Shape { d, k, n };
+            let mut inp = gmm::inputs(shape, (7 * d + k) as u64).unwrap();
+            inp.wishart = wishart;
+            let mut ws = gmm::Workspace::new(shape).unwrap();
+            let (v, g) = gmm_grad_packed(&inp, &mut ws);
+            let p = gmm_pack(&inp);
+            assert_eq!(v, gmm_value_packed(&inp, &mut ws, &p));
+            let mut f = |p: &[f64]| gmm_value_packed(&inp, &mut ws, p);
+            let what = format!("gmm {shape:?} {wishart:?}");
+            worst = worst.max(check_grad(&what, &mut f, &p, &g, &all(p.len()), 1e-3, 1e-8));
+        }
+    }
+    // A benchmark size: some components of each parameter, and directions.
+    let shape = gmm::Shape {
+        d: 10,
+        k: 25,
+        n: 1000,
+    };
+    let inp = gmm::inputs(shape, 11).unwrap();
+    let mut ws = gmm::Workspace::new(shape).unwrap();
+    let (_, g) = gmm_grad_packed(&inp, &mut ws);
+    let p = gmm_pack(&inp);
+    let mut rng = SplitMix64::new(12);
+    let mut coords = some(25, 2, &mut rng);
+    coords.extend(some(250, 3, &mut rng).iter().map(|i| 25 + i));
+    coords.extend(some(25 * 55, 6, &mut rng).iter().map(|i| 275 + i));
+    let mut f = |p: &[f64]| gmm_value_packed(&inp, &mut ws, p);
+    worst = worst.max(check_grad(
+        "gmm d10 k25",
+        &mut f,
+        &p,
+        &g,
+        &coords,
+        1e-3,
+        1e-6,
+    ));
+    for _ in 0..2 {
+        let dir = rng.normal_vec(p.len(), 0.0, 1.0);
+        worst = worst.max(check_direction(
+            "gmm d10 k25",
+            &mut f,
+            &p,
+            &g,
+            &dir,
+            1e-3,
+            1e-6,
+        ));
+    }
+    eprintln!("gmm gradient: worst relative error {worst:e}");
+}
+
+#[test]
+fn gmm_rejects_bad_shapes() {
+    let shape = gmm::Shape { d: 2, k: 3, n: 4 };
+    let inp = gmm::inputs(shape, 0).unwrap();
+    let mut ws = gmm::Workspace::new(shape).unwrap();
+    let mut params = inp.params();
+    params.icf = &inp.icf[1..];
+    assert!(matches!(
+        gmm::value(shape, params, &inp.x, inp.wishart, &mut ws),
+        Err(WorkloadError::Length { what: "icf", .. })
+    ));
+    let other = gmm::Shape { d: 3, k: 3, n: 4 };
+    let mut wrong_ws = gmm::Workspace::new(other).unwrap();
+    assert!(gmm::value(shape, inp.params(), &inp.x, inp.wishart, &mut wrong_ws).is_err());
+    let empty = gmm::Shape { d: 2, k: 0, n: 4 };
+    assert!(gmm::inputs(empty, 0).is_err());
+    let huge = gmm::Shape {
+        d: usize::MAX,
+        k: 1,
+        n: 1,
+    };
+    assert!(matches!(
+        gmm::inputs(huge, 0),
         Err(WorkloadError::Overflow { .. })
     ));
 }
