@@ -13,7 +13,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use adjit::workloads::rng::SplitMix64;
-use adjit::workloads::{WorkloadError, gmm, logreg, rosen, seeds};
+use adjit::workloads::{WorkloadError, gmm, logreg, mlp, rosen, seeds};
 
 // ---------------------------------------------------------------- helpers
 
@@ -787,4 +787,237 @@ fn gmm_rejects_bad_shapes() {
         gmm::inputs(huge, 0),
         Err(WorkloadError::Overflow { .. })
     ));
+}
+
+// ---------------------------------------------------------------- mlp
+
+/// The network from its definition: explicit sums for every product and
+/// −Σ y·log softmax for the loss.
+fn mlp_naive(shape: mlp::Shape, p: mlp::Params<'_>, x: &[f64], y: &[f64]) -> f64 {
+    let mlp::Shape {
+        batch,
+        input,
+        hidden,
+        classes,
+    } = shape;
+    let mut loss = 0.0;
+    for b in 0..batch {
+        let mut h = vec![0.0; hidden];
+        for j in 0..hidden {
+            let mut a = p.b1[j];
+            for i in 0..input {
+                a += x[b * input + i] * p.w1[i * hidden + j];
+            }
+            h[j] = a.tanh();
+        }
+        let mut logits = vec![0.0; classes];
+        for c in 0..classes {
+            logits[c] = p.b2[c]
+                + (0..hidden)
+                    .map(|j| h[j] * p.w2[j * classes + c])
+                    .sum::<f64>();
+        }
+        let norm = logits.iter().map(|l| l.exp()).sum::<f64>().ln();
+        for c in 0..classes {
+            loss -= y[b * classes + c] * (logits[c] - norm);
+        }
+    }
+    loss / batch as f64
+}
+
+/// Small shapes covering the four-row blocks' remainders on both products.
+const MLP_SMALL: [mlp::Shape; 5] = [
+    mlp::Shape {
+        batch: 1,
+        input: 1,
+        hidden: 1,
+        classes: 1,
+    },
+    mlp::Shape {
+        batch: 3,
+        input: 5,
+        hidden: 4,
+        classes: 3,
+    },
+    mlp::Shape {
+        batch: 4,
+        input: 8,
+        hidden: 3,
+        classes: 2,
+    },
+    mlp::Shape {
+        batch: 6,
+        input: 7,
+        hidden: 5,
+        classes: 3,
+    },
+    mlp::Shape {
+        batch: 9,
+        input: 10,
+        hidden: 6,
+        classes: 4,
+    },
+];
+
+/// Parameters packed as w1 ‖ b1 ‖ w2 ‖ b2, and split back.
+fn mlp_pack(inp: &mlp::MlpInputs) -> Vec<f64> {
+    [&inp.w1[..], &inp.b1[..], &inp.w2[..], &inp.b2[..]].concat()
+}
+
+fn mlp_split(shape: mlp::Shape, p: &[f64]) -> mlp::Params<'_> {
+    let (w1, rest) = p.split_at(shape.input * shape.hidden);
+    let (b1, rest) = rest.split_at(shape.hidden);
+    let (w2, b2) = rest.split_at(shape.hidden * shape.classes);
+    mlp::Params { w1, b1, w2, b2 }
+}
+
+fn mlp_grad_packed(inp: &mlp::MlpInputs, y: &[f64], ws: &mut mlp::Workspace) -> (f64, Vec<f64>) {
+    let s = inp.shape;
+    let mut g = vec![f64::NAN; mlp_pack(inp).len()];
+    let (w1, rest) = g.split_at_mut(s.input * s.hidden);
+    let (b1, rest) = rest.split_at_mut(s.hidden);
+    let (w2, b2) = rest.split_at_mut(s.hidden * s.classes);
+    let grads = mlp::Grads { w1, b1, w2, b2 };
+    let v = mlp::value_and_grad(s, inp.params(), &inp.x, y, ws, grads).unwrap();
+    (v, g)
+}
+
+/// Rows of non-negative weights that do not sum to one, to exercise the
+/// general (soft-label) form of the loss.
+fn soft_labels(shape: mlp::Shape, seed: u64) -> Vec<f64> {
+    SplitMix64::new(seed).uniform_vec(shape.batch * shape.classes, 0.0, 1.0)
+}
+
+#[test]
+fn mlp_value_matches_the_naive_network() {
+    for shape in MLP_SMALL.into_iter().chain([mlp::MNIST]) {
+        let inp = mlp::inputs(shape, 3).unwrap();
+        let mut ws = mlp::Workspace::new(shape).unwrap();
+        for y in [inp.y.clone(), soft_labels(shape, 4)] {
+            let got = mlp::value(shape, inp.params(), &inp.x, &y, &mut ws).unwrap();
+            let want = mlp_naive(shape, inp.params(), &inp.x, &y);
+            assert!(
+                rel_err(got, want, 1.0) < 1e-13,
+                "{shape:?}: {got} vs naive {want}"
+            );
+            let (vg, _) = mlp_grad_packed(&inp, &y, &mut ws);
+            assert_eq!(got, vg, "{shape:?}: value and value_and_grad");
+        }
+    }
+    // Uniform logits give log C.
+    let shape = mlp::Shape {
+        batch: 2,
+        input: 3,
+        hidden: 2,
+        classes: 10,
+    };
+    let inp = mlp::inputs(shape, 0).unwrap();
+    let zeros = vec![0.0; 20];
+    let params = mlp::Params {
+        w2: &zeros,
+        b2: &zeros[..10],
+        ..inp.params()
+    };
+    let mut ws = mlp::Workspace::new(shape).unwrap();
+    let v = mlp::value(shape, params, &inp.x, &inp.y, &mut ws).unwrap();
+    assert!((v - 10f64.ln()).abs() < 1e-15);
+}
+
+#[test]
+fn mlp_gradient_matches_finite_differences() {
+    let mut worst = 0.0f64;
+    for shape in MLP_SMALL {
+        let inp = mlp::inputs(shape, 5).unwrap();
+        let mut ws = mlp::Workspace::new(shape).unwrap();
+        for y in [inp.y.clone(), soft_labels(shape, 6)] {
+            let (_, g) = mlp_grad_packed(&inp, &y, &mut ws);
+            let p = mlp_pack(&inp);
+            let mut f =
+                |p: &[f64]| mlp::value(shape, mlp_split(shape, p), &inp.x, &y, &mut ws).unwrap();
+            let what = format!("mlp {shape:?}");
+            worst = worst.max(check_grad(&what, &mut f, &p, &g, &all(p.len()), 1e-3, 1e-8));
+        }
+    }
+    // The benchmark shape: some components of each parameter, and directions.
+    let shape = mlp::MNIST;
+    let inp = mlp::inputs(shape, 7).unwrap();
+    let mut ws = mlp::Workspace::new(shape).unwrap();
+    let (_, g) = mlp_grad_packed(&inp, &inp.y, &mut ws);
+    let p = mlp_pack(&inp);
+    let mut rng = SplitMix64::new(8);
+    let (n_w1, n_w2) = (784 * 128, 128 * 10);
+    let mut coords = some(n_w1, 6, &mut rng);
+    coords.extend(some(128, 3, &mut rng).iter().map(|i| n_w1 + i));
+    coords.extend(some(n_w2, 4, &mut rng).iter().map(|i| n_w1 + 128 + i));
+    coords.extend(some(10, 2, &mut rng).iter().map(|i| n_w1 + 128 + n_w2 + i));
+    let mut f =
+        |p: &[f64]| mlp::value(shape, mlp_split(shape, p), &inp.x, &inp.y, &mut ws).unwrap();
+    worst = worst.max(check_grad("mlp MNIST", &mut f, &p, &g, &coords, 1e-3, 1e-8));
+    for _ in 0..2 {
+        let dir = rng.normal_vec(p.len(), 0.0, 1.0);
+        worst = worst.max(check_direction(
+            "mlp MNIST",
+            &mut f,
+            &p,
+            &g,
+            &dir,
+            1e-3,
+            1e-8,
+        ));
+    }
+    eprintln!("mlp gradient: worst relative error {worst:e}");
+}
+
+#[test]
+fn mlp_inputs_are_sensible() {
+    let inp = mlp::inputs(mlp::MNIST, 1).unwrap();
+    assert_eq!(inp, mlp::inputs(mlp::MNIST, 1).unwrap());
+    assert_eq!(inp.x.len(), 64 * 784);
+    assert_eq!((inp.w1.len(), inp.w2.len()), (784 * 128, 128 * 10));
+    for (row, &label) in inp.y.chunks_exact(10).zip(&inp.labels) {
+        assert!(label < 10);
+        for (c, &v) in row.iter().enumerate() {
+            assert_eq!(v, if c == label { 1.0 } else { 0.0 });
+        }
+    }
+    let bound = (6.0f64 / (784.0 + 128.0)).sqrt();
+    assert!(inp.w1.iter().all(|w| w.abs() <= bound));
+    assert!(inp.x.iter().all(|v| (0.0..1.0).contains(v)));
+}
+
+#[test]
+fn mlp_rejects_bad_shapes() {
+    let shape = MLP_SMALL[1];
+    let inp = mlp::inputs(shape, 0).unwrap();
+    let mut ws = mlp::Workspace::new(shape).unwrap();
+    let params = mlp::Params {
+        b2: &inp.b2[1..],
+        ..inp.params()
+    };
+    assert!(matches!(
+        mlp::value(shape, params, &inp.x, &inp.y, &mut ws),
+        Err(WorkloadError::Length { what: "b2", .. })
+    ));
+    assert!(mlp::value(shape, inp.params(), &inp.x[1..], &inp.y, &mut ws).is_err());
+    let mut other = mlp::Workspace::new(MLP_SMALL[2]).unwrap();
+    assert!(mlp::value(shape, inp.params(), &inp.x, &inp.y, &mut other).is_err());
+    let mut g = [0.0; 3];
+    let mut big = vec![0.0; 100];
+    let (w1, rest) = big.split_at_mut(20);
+    let (b1, w2) = rest.split_at_mut(4);
+    let grads = mlp::Grads {
+        w1,
+        b1,
+        w2: &mut w2[..12],
+        b2: &mut g[..2],
+    };
+    assert!(mlp::value_and_grad(shape, inp.params(), &inp.x, &inp.y, &mut ws, grads).is_err());
+    assert!(mlp::Workspace::new(mlp::Shape { batch: 0, ..shape }).is_err());
+    assert!(
+        mlp::Workspace::new(mlp::Shape {
+            classes: 0,
+            ..shape
+        })
+        .is_err()
+    );
 }

@@ -22,6 +22,7 @@
 
 pub mod gmm;
 pub mod logreg;
+pub mod mlp;
 pub mod rng;
 pub mod rosen;
 pub mod seeds;
