@@ -13,7 +13,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use adjit::workloads::rng::SplitMix64;
-use adjit::workloads::{WorkloadError, gmm, logreg, mlp, rosen, seeds};
+use adjit::workloads::{WorkloadError, gmm, logreg, mlp, rosen, seeds, spring};
 
 // ---------------------------------------------------------------- helpers
 
@@ -1020,4 +1020,245 @@ fn mlp_rejects_bad_shapes() {
         })
         .is_err()
     );
+}
+
+// ---------------------------------------------------------------- spring
+
+/// The final positions, simulated mass by mass: each mass sums the forces of
+/// the springs on either side of it.
+fn spring_naive_final(cfg: spring::Config, a: spring::Args<'_>) -> Vec<f64> {
+    let n = cfg.masses;
+    let mut x = a.x0.to_vec();
+    let mut v = a.v0.to_vec();
+    for _ in 0..cfg.steps {
+        let mut force = vec![0.0; n];
+        for j in 0..n {
+            if j + 1 < n {
+                // The right spring pulls mass j towards j+1 when stretched.
+                force[j] += a.k[j] * (x[j + 1] - x[j] - 1.0);
+            }
+            if j > 0 {
+                force[j] -= a.k[j - 1] * (x[j] - x[j - 1] - 1.0);
+            }
+        }
+        for j in 0..n {
+            v[j] += cfg.dt * force[j];
+            x[j] += cfg.dt * v[j];
+        }
+    }
+    x
+}
+
+fn spring_loss_naive(cfg: spring::Config, a: spring::Args<'_>) -> f64 {
+    let xt = spring_naive_final(cfg, a);
+    xt.iter()
+        .zip(a.target)
+        .map(|(x, t)| (x - t) * (x - t))
+        .sum()
+}
+
+const SPRING_SMALL: [spring::Config; 6] = [
+    spring::Config {
+        masses: 1,
+        steps: 5,
+        dt: 0.1,
+    },
+    spring::Config {
+        masses: 2,
+        steps: 3,
+        dt: 0.1,
+    },
+    spring::Config {
+        masses: 3,
+        steps: 1,
+        dt: 0.2,
+    },
+    spring::Config {
+        masses: 4,
+        steps: 5,
+        dt: 0.1,
+    },
+    spring::Config {
+        masses: 5,
+        steps: 50,
+        dt: 0.05,
+    },
+    spring::Config {
+        masses: 8,
+        steps: 0,
+        dt: 0.01,
+    },
+];
+
+/// Parameters packed as k ‖ x0 ‖ v0 (the target is data).
+fn spring_pack(inp: &spring::SpringInputs) -> Vec<f64> {
+    [&inp.k[..], &inp.x0[..], &inp.v0[..]].concat()
+}
+
+fn spring_split<'a>(inp: &'a spring::SpringInputs, p: &'a [f64]) -> spring::Args<'a> {
+    let springs = inp.config.springs();
+    let (k, rest) = p.split_at(springs);
+    let (x0, v0) = rest.split_at(inp.config.masses);
+    spring::Args {
+        k,
+        x0,
+        v0,
+        target: &inp.target,
+    }
+}
+
+fn spring_grad_packed(inp: &spring::SpringInputs, ws: &mut spring::Workspace) -> (f64, Vec<f64>) {
+    let mut g = vec![f64::NAN; inp.k.len() + 2 * inp.config.masses];
+    let (k, rest) = g.split_at_mut(inp.k.len());
+    let (x0, v0) = rest.split_at_mut(inp.config.masses);
+    let grads = spring::Grads { k, x0, v0 };
+    let v = spring::value_and_grad(inp.config, inp.args(), ws, grads).unwrap();
+    (v, g)
+}
+
+#[test]
+fn spring_value_matches_the_naive_simulation() {
+    for cfg in SPRING_SMALL.into_iter().chain([spring::BENCH]) {
+        let inp = spring::inputs(cfg, 17);
+        let mut ws = spring::Workspace::new(cfg).unwrap();
+        let got = spring::value(cfg, inp.args(), &mut ws).unwrap();
+        let want = spring_loss_naive(cfg, inp.args());
+        assert!(
+            rel_err(got, want, 1.0) < 1e-12,
+            "{cfg:?}: {got} vs naive {want}"
+        );
+        let (vg, _) = spring_grad_packed(&inp, &mut ws);
+        assert_eq!(got, vg);
+    }
+}
+
+#[test]
+fn spring_at_rest_length_only_drifts() {
+    // Springs at rest length exert no force: the chain moves rigidly.
+    let cfg = spring::BENCH;
+    let mut inp = spring::inputs(cfg, 2);
+    for (j, x) in inp.x0.iter_mut().enumerate() {
+        *x = j as f64 + 0.25;
+    }
+    let mut ws = spring::Workspace::new(cfg).unwrap();
+    inp.v0.fill(0.0);
+    let want: f64 = inp
+        .x0
+        .iter()
+        .zip(&inp.target)
+        .map(|(x, t)| (x - t) * (x - t))
+        .sum();
+    assert_eq!(spring::value(cfg, inp.args(), &mut ws), Ok(want));
+    inp.v0.fill(0.3);
+    let shift = cfg.steps as f64 * cfg.dt * 0.3;
+    let want: f64 = inp
+        .x0
+        .iter()
+        .zip(&inp.target)
+        .map(|(x, t)| (x + shift - t) * (x + shift - t))
+        .sum();
+    let got = spring::value(cfg, inp.args(), &mut ws).unwrap();
+    assert!(rel_err(got, want, 1.0) < 1e-12, "{got} vs {want}");
+}
+
+#[test]
+fn spring_adjoint_respects_translation_invariance() {
+    // Shifting every x0 by c shifts x_T by c; shifting every v0 by u shifts
+    // x_T by T·dt·u. So Σ_j ∂L/∂x0_j = Σ_j 2(x_T − target)_j, and the v0 sum is
+    // T·dt times that.
+    for cfg in [SPRING_SMALL[3], SPRING_SMALL[4], spring::BENCH] {
+        let inp = spring::inputs(cfg, 23);
+        let mut ws = spring::Workspace::new(cfg).unwrap();
+        let (_, g) = spring_grad_packed(&inp, &mut ws);
+        let n = cfg.masses;
+        let springs = cfg.springs();
+        let xt = spring_naive_final(cfg, inp.args());
+        let residual: f64 = xt.iter().zip(&inp.target).map(|(x, t)| 2.0 * (x - t)).sum();
+        let sum_x0: f64 = g[springs..springs + n].iter().sum();
+        let sum_v0: f64 = g[springs + n..].iter().sum();
+        let abs: f64 = g.iter().map(|v| v.abs()).sum();
+        assert!(
+            (sum_x0 - residual).abs() < 1e-12 * abs.max(1.0),
+            "{cfg:?} x0: {sum_x0} vs {residual}"
+        );
+        let want = cfg.steps as f64 * cfg.dt * residual;
+        assert!(
+            (sum_v0 - want).abs() < 1e-12 * abs.max(1.0),
+            "{cfg:?} v0: {sum_v0} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn spring_adjoint_matches_finite_differences() {
+    let mut worst = 0.0f64;
+    for cfg in SPRING_SMALL {
+        let inp = spring::inputs(cfg, 29);
+        let mut ws = spring::Workspace::new(cfg).unwrap();
+        let (_, g) = spring_grad_packed(&inp, &mut ws);
+        let p = spring_pack(&inp);
+        let mut f = |p: &[f64]| spring::value(cfg, spring_split(&inp, p), &mut ws).unwrap();
+        let what = format!("spring {cfg:?}");
+        worst = worst.max(check_grad(&what, &mut f, &p, &g, &all(p.len()), 1e-3, 1e-8));
+    }
+    // The benchmark configuration: every parameter, and random directions.
+    let cfg = spring::BENCH;
+    let inp = spring::inputs(cfg, 31);
+    let mut ws = spring::Workspace::new(cfg).unwrap();
+    let (_, g) = spring_grad_packed(&inp, &mut ws);
+    let p = spring_pack(&inp);
+    let mut f = |p: &[f64]| spring::value(cfg, spring_split(&inp, p), &mut ws).unwrap();
+    // A thousand steps leave about 3·10⁻¹³ of rounding noise in the loss (≈ 24),
+    // which the 10⁻³ step turns into about 5·10⁻¹⁰ of error in each
+    // difference, 2·10⁻⁸ of the smallest components resolved; larger steps
+    // trade it for the stencil's h⁴ truncation. Hence 10⁻⁶ at this size.
+    worst = worst.max(check_grad(
+        "spring bench",
+        &mut f,
+        &p,
+        &g,
+        &all(p.len()),
+        1e-3,
+        1e-6,
+    ));
+    let mut rng = SplitMix64::new(32);
+    for _ in 0..4 {
+        let dir = rng.normal_vec(p.len(), 0.0, 1.0);
+        worst = worst.max(check_direction(
+            "spring bench",
+            &mut f,
+            &p,
+            &g,
+            &dir,
+            1e-3,
+            1e-6,
+        ));
+    }
+    eprintln!("spring adjoint: worst relative error {worst:e}");
+}
+
+#[test]
+fn spring_rejects_bad_shapes() {
+    let cfg = SPRING_SMALL[3];
+    let inp = spring::inputs(cfg, 0);
+    let mut ws = spring::Workspace::new(cfg).unwrap();
+    let args = spring::Args {
+        k: &inp.k[1..],
+        ..inp.args()
+    };
+    assert!(matches!(
+        spring::value(cfg, args, &mut ws),
+        Err(WorkloadError::Length { what: "k", .. })
+    ));
+    let mut other = spring::Workspace::new(SPRING_SMALL[2]).unwrap();
+    assert!(spring::value(cfg, inp.args(), &mut other).is_err());
+    let huge = spring::Config {
+        masses: 2,
+        steps: usize::MAX,
+        dt: 0.1,
+    };
+    assert!(matches!(
+        spring::Workspace::new(huge),
+        Err(WorkloadError::Overflow { .. })
+    ));
 }

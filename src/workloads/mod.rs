@@ -26,6 +26,7 @@ pub mod mlp;
 pub mod rng;
 pub mod rosen;
 pub mod seeds;
+pub mod spring;
 
 /// Why a workload function refused its arguments. Always the caller's fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
