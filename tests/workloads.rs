@@ -13,7 +13,7 @@
 #![allow(clippy::needless_range_loop)]
 
 use adjit::workloads::rng::SplitMix64;
-use adjit::workloads::{WorkloadError, gmm, logreg, mlp, rosen, seeds, spring};
+use adjit::workloads::{WorkloadError, bs, gmm, logreg, mlp, rosen, seeds, spring};
 
 // ---------------------------------------------------------------- helpers
 
@@ -1261,4 +1261,134 @@ fn spring_rejects_bad_shapes() {
         spring::Workspace::new(huge),
         Err(WorkloadError::Overflow { .. })
     ));
+}
+
+// ---------------------------------------------------------------- bs
+
+#[test]
+fn normal_cdf_and_density_match_known_values() {
+    assert_eq!(bs::norm_cdf(0.0), 0.5);
+    // Standard normal table values.
+    assert!((bs::norm_cdf(1.0) - 0.841_344_746_068_542_9).abs() < 1e-15);
+    assert!((bs::norm_cdf(1.96) - 0.975_002_104_851_780).abs() < 1e-15);
+    assert!((bs::norm_pdf(0.0) - 1.0 / (2.0 * std::f64::consts::PI).sqrt()).abs() < 1e-16);
+    for z in [0.1, 0.5, 1.3, 2.7, 4.0] {
+        assert!(
+            (bs::norm_cdf(z) + bs::norm_cdf(-z) - 1.0).abs() < 1e-15,
+            "symmetry at {z}"
+        );
+        // φ is the derivative of N.
+        let mut f = |p: &[f64]| bs::norm_cdf(p[0]);
+        let fd = fd_dir(&mut f, &[z], &[1.0], 1e-3);
+        assert!(rel_err(bs::norm_pdf(z), fd, 1e-3) < 1e-9, "N'({z})");
+    }
+}
+
+#[test]
+fn black_scholes_matches_textbook_prices() {
+    // Hull, "Options, Futures, and Other Derivatives": S = 42, K = 40, r = 10%,
+    // σ = 20%, T = 0.5 gives c = 4.76 (4.7594 to four decimals); and the
+    // at-the-money one-year option at r = 5%, σ = 20% is worth 10.4506.
+    assert!((bs::call_price(42.0, 40.0, 0.5, 0.1, 0.2) - 4.7594).abs() < 5e-5);
+    assert!((bs::call_price(100.0, 100.0, 1.0, 0.05, 0.2) - 10.4506).abs() < 5e-5);
+}
+
+#[test]
+fn black_scholes_price_delta_vega() {
+    let n = 10_000;
+    let inp = bs::inputs(n, 77);
+    assert_eq!(inp, bs::inputs(n, 77));
+    let ranges = [
+        (&inp.s, 50.0, 150.0),
+        (&inp.k, 50.0, 150.0),
+        (&inp.t, 0.1, 2.0),
+        (&inp.r, 0.0, 0.05),
+        (&inp.sigma, 0.1, 0.5),
+    ];
+    for (v, lo, hi) in ranges {
+        assert_eq!(v.len(), n);
+        assert!(v.iter().all(|x| (lo..hi).contains(x)));
+    }
+    let (mut price, mut delta, mut vega) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let out = bs::Greeks {
+        price: &mut price,
+        delta: &mut delta,
+        vega: &mut vega,
+    };
+    bs::price_delta_vega(inp.options(), out).unwrap();
+    let mut price_only = vec![0.0; n];
+    bs::price(inp.options(), &mut price_only).unwrap();
+    assert_eq!(price, price_only);
+
+    let mut worst = 0.0f64;
+    for i in 0..n {
+        let (s, k, t, r, sigma) = (inp.s[i], inp.k[i], inp.t[i], inp.r[i], inp.sigma[i]);
+        // No-arbitrage bounds.
+        let forward_intrinsic = s - k * (-r * t).exp();
+        assert!(
+            price[i] >= forward_intrinsic.max(0.0) - 1e-12 && price[i] <= s,
+            "bounds {i}"
+        );
+        // Deep in or out of the money, N(d1) rounds to exactly 1 or 0.
+        assert!((0.0..=1.0).contains(&delta[i]) && vega[i] >= 0.0);
+        let mut by_s = |p: &[f64]| bs::call_price(p[0], k, t, r, sigma);
+        // Far out of the money, delta decays like e^{−d1²/2}, changing by a
+        // factor e per ~1 of S: the step must be well below that.
+        let fd = fd_dir(&mut by_s, &[s], &[1.0], 1e-4 * s);
+        let err = rel_err(delta[i], fd, 1e-3);
+        assert!(err < 1e-8, "delta {i}: {} vs {fd}", delta[i]);
+        worst = worst.max(err);
+        let mut by_sigma = |p: &[f64]| bs::call_price(s, k, t, r, p[0]);
+        let fd = fd_dir(&mut by_sigma, &[sigma], &[1.0], 1e-3 * sigma);
+        let err = rel_err(vega[i], fd, 1e-3 * s);
+        assert!(err < 1e-8, "vega {i}: {} vs {fd}", vega[i]);
+        worst = worst.max(err);
+    }
+    eprintln!("bs delta and vega: worst relative error {worst:e}");
+
+    // The scalar summary and its tangents along all-ones seeds.
+    let total = bs::sum_prices(inp.options()).unwrap();
+    assert!(rel_err(total, price.iter().sum(), 1.0) < 1e-14);
+    let ones = vec![1.0; n];
+    let mut by_s = |p: &[f64]| {
+        bs::sum_prices(bs::Options {
+            s: p,
+            ..inp.options()
+        })
+        .unwrap()
+    };
+    let fd = fd_dir(&mut by_s, &inp.s, &ones, 1e-2);
+    assert!(rel_err(delta.iter().sum(), fd, 1.0) < 1e-8);
+    let mut by_sigma = |p: &[f64]| {
+        bs::sum_prices(bs::Options {
+            sigma: p,
+            ..inp.options()
+        })
+        .unwrap()
+    };
+    let fd = fd_dir(&mut by_sigma, &inp.sigma, &ones, 1e-4);
+    assert!(rel_err(vega.iter().sum(), fd, 1.0) < 1e-8);
+}
+
+#[test]
+fn black_scholes_rejects_mismatched_lengths() {
+    let inp = bs::inputs(5, 0);
+    let mut out = vec![0.0; 5];
+    let short = bs::Options {
+        r: &inp.r[..4],
+        ..inp.options()
+    };
+    assert!(matches!(
+        bs::price(short, &mut out),
+        Err(WorkloadError::Length { what: "r", .. })
+    ));
+    assert!(bs::price(inp.options(), &mut out[..3]).is_err());
+    assert!(bs::sum_prices(short).is_err());
+    let (mut p, mut d, mut v) = (vec![0.0; 5], vec![0.0; 5], vec![0.0; 4]);
+    let greeks = bs::Greeks {
+        price: &mut p,
+        delta: &mut d,
+        vega: &mut v,
+    };
+    assert!(bs::price_delta_vega(inp.options(), greeks).is_err());
 }

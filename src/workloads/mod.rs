@@ -20,6 +20,7 @@
 //! - Derivatives are derived by hand from the formula, never by an AD tool, so
 //!   that they are independent of the code under test.
 
+pub mod bs;
 pub mod gmm;
 pub mod logreg;
 pub mod mlp;
