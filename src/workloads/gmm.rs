@@ -7,7 +7,7 @@
 //! - `means`: K×D, row k is μ_k.
 //! - `icf`: K×(D(D+1)/2), row k parametrises the lower-triangular factor Q_k
 //!   of component k's precision matrix Σ_k⁻¹ = Q_kᵀQ_k. Its first D entries
-//!   q_k are the log-diagonal, Q_k[j][j] = exp(q_kj); the remaining D(D−1)/2
+//!   q_k are the log-diagonal, (Q_k)_jj = exp(q_kj); the remaining D(D−1)/2
 //!   entries l_k are the strictly-lower part column by column: column 0 rows
 //!   1..D, then column 1 rows 2..D, and so on (ADBench's `Qtimesx` order).
 //!   Column c therefore starts at offset c(2D − c − 1)/2 within l_k.
@@ -27,10 +27,12 @@
 //! ```
 //!
 //! where log Γ_D is the multivariate log-gamma function ([`multigammaln`]).
-//! This is exactly GradBench's `gmm` objective (ADBench's, from
-//! `src/cpp/shared/gmm.h`): the log-likelihood of the data under the mixture
-//! with weights softmax(α), plus the log of an (unnormalised in the usual
-//! sense, but exactly as ADBench writes it) Wishart prior on each precision.
+//! This is exactly GradBench's `gmm` objective (ADBench's `gmm_objective`,
+//! constants included): the log-likelihood of the data under the mixture with
+//! weights softmax(α), plus ADBench's log Wishart prior on each precision
+//! matrix, in which ‖Q_k‖²_F = tr(Σ_k⁻¹) and sq_k = ½ log det Σ_k⁻¹.
+//! GradBench's input splits each `icf` row into `q` (the first D entries) and
+//! `l` (the rest); concatenating them row by row gives this layout.
 //!
 //! # The gradient
 //!

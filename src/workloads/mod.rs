@@ -19,6 +19,24 @@
 //! - Arrays are flat and row-major; each module documents its layouts.
 //! - Derivatives are derived by hand from the formula, never by an AD tool, so
 //!   that they are independent of the code under test.
+//!
+//! ```
+//! use adjit::workloads::{WorkloadError, rosen, spring};
+//!
+//! let inputs = rosen::inputs(1000, 7);
+//! let mut grad = vec![0.0; 1000];
+//! let f = rosen::value_and_grad(&inputs.x, &mut grad)?;
+//! assert_eq!(f, rosen::value(&inputs.x));
+//!
+//! // Workloads with scratch space take a workspace built once per shape.
+//! let sim = spring::inputs(spring::BENCH, 7);
+//! let mut ws = spring::Workspace::new(spring::BENCH)?;
+//! let (mut gk, mut gx, mut gv) = (vec![0.0; 31], vec![0.0; 32], vec![0.0; 32]);
+//! let grads = spring::Grads { k: &mut gk, x0: &mut gx, v0: &mut gv };
+//! let loss = spring::value_and_grad(spring::BENCH, sim.args(), &mut ws, grads)?;
+//! assert_eq!(loss, spring::value(spring::BENCH, sim.args(), &mut ws)?);
+//! # Ok::<(), WorkloadError>(())
+//! ```
 
 pub mod bs;
 pub mod gmm;
