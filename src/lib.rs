@@ -8,3 +8,4 @@
 pub use adjit_ir as ir;
 
 pub mod tape;
+pub mod workloads;
