@@ -20,6 +20,7 @@ pub mod function;
 pub mod graph;
 pub mod op;
 pub mod tensor;
+pub mod text;
 pub mod types;
 pub mod typing;
 
@@ -29,5 +30,8 @@ pub use function::{Function, Module, Node, NodeId, Value, ValueData, ValueDef};
 pub use graph::{BuildError, BuildErrors, Graph, Operand, Var};
 pub use op::{BinaryOp, CmpOp, ConstData, FuncName, Op, ReduceOp, Scalar, SliceRange, UnaryOp};
 pub use tensor::{Data, Tensor, TensorError};
+pub use text::{
+    ParseError, ParseErrors, SourceMap, parse_function, parse_module, print_function, print_module,
+};
 pub use types::{Elem, Shape, Type};
 pub use typing::TypeError;
