@@ -20,6 +20,8 @@ pub mod function;
 pub mod graph;
 pub mod op;
 pub mod tensor;
+#[cfg(feature = "testgen")]
+pub mod testgen;
 pub mod text;
 pub mod types;
 pub mod typing;

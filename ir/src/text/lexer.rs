@@ -287,9 +287,11 @@ impl<'a> Lexer<'a> {
 
 /// Every token of `src`, ending with one [`Tok::Eof`].
 pub(super) fn tokenize(src: &str) -> Vec<Token<'_>> {
+    // A byte-order mark is not part of the text.
+    let bom = if src.starts_with('\u{feff}') { 3 } else { 0 };
     let mut lx = Lexer {
         src,
-        pos: 0,
+        pos: bom,
         line: 1,
         col: 1,
         seen_on_line: false,

@@ -70,27 +70,41 @@ pub(super) fn parse(src: &str) -> (Vec<FuncAst>, Vec<ParseError>) {
     (funcs, p.errors)
 }
 
-/// The op names, for "did you mean" hints.
+/// The ops whose names are not those of a unary, binary, comparison or
+/// reduction.
+const OTHER_OPS: [&str; 17] = [
+    "const",
+    "iota",
+    "size",
+    "select",
+    "broadcast",
+    "reshape",
+    "transpose",
+    "slice",
+    "concat",
+    "pad",
+    "gather",
+    "scatter_add",
+    "matmul",
+    "convert",
+    "call",
+    "scan",
+    "while",
+];
+
+/// The op named `name`, as a static string.
+fn find_op(name: &str) -> Option<&'static str> {
+    let found = OTHER_OPS.iter().copied().find(|&n| n == name);
+    found
+        .or_else(|| UnaryOp::ALL.iter().map(|u| u.name()).find(|&n| n == name))
+        .or_else(|| BinaryOp::ALL.iter().map(|b| b.name()).find(|&n| n == name))
+        .or_else(|| CmpOp::ALL.iter().map(|c| c.name()).find(|&n| n == name))
+        .or_else(|| ReduceOp::ALL.iter().map(|r| r.name()).find(|&n| n == name))
+}
+
+/// Every op name, for "did you mean" hints.
 fn op_names() -> Vec<&'static str> {
-    let mut names = vec![
-        "const",
-        "iota",
-        "size",
-        "select",
-        "broadcast",
-        "reshape",
-        "transpose",
-        "slice",
-        "concat",
-        "pad",
-        "gather",
-        "scatter_add",
-        "matmul",
-        "convert",
-        "call",
-        "scan",
-        "while",
-    ];
+    let mut names = OTHER_OPS.to_vec();
     names.extend(UnaryOp::ALL.iter().map(|u| u.name()));
     names.extend(BinaryOp::ALL.iter().map(|b| b.name()));
     names.extend(CmpOp::ALL.iter().map(|c| c.name()));
@@ -207,6 +221,15 @@ impl<'a> Parser<'a> {
             Ok(())
         } else {
             self.expected(what)
+        }
+    }
+
+    /// Like [`Self::expect_punct`], with the description made only if needed.
+    fn expect_punct_lazy(&mut self, c: char, what: impl FnOnce() -> String) -> PResult<()> {
+        if self.eat_punct(c) {
+            Ok(())
+        } else {
+            self.expected(&what())
         }
     }
 
@@ -492,7 +515,7 @@ impl<'a> Parser<'a> {
 
     /// `, key=`.
     fn attr(&mut self, key: &str, op: &str) -> PResult<()> {
-        self.expect_punct(',', &format!("`,` and `{key}=` (`{op}` needs it)"))?;
+        self.expect_punct_lazy(',', || format!("`,` and `{key}=` (`{op}` needs it)"))?;
         self.key(key, op)
     }
 
@@ -502,7 +525,7 @@ impl<'a> Parser<'a> {
             return self.expected(&format!("`{key}=` (`{op}` needs it)"));
         }
         self.bump();
-        self.expect_punct('=', &format!("`=` after `{key}`"))
+        self.expect_punct_lazy('=', || format!("`=` after `{key}`"))
     }
 
     /// Decimal digits as an integer of type `T`.
@@ -528,7 +551,7 @@ impl<'a> Parser<'a> {
         what: &str,
         mut item: impl FnMut(&mut Self) -> PResult<T>,
     ) -> PResult<Vec<T>> {
-        self.expect_punct('[', &format!("`[` to open {what}"))?;
+        self.expect_punct_lazy('[', || format!("`[` to open {what}"))?;
         let mut out = Vec::new();
         if self.eat_punct(']') {
             return Ok(out);
@@ -538,7 +561,7 @@ impl<'a> Parser<'a> {
             if self.eat_punct(']') {
                 return Ok(out);
             }
-            self.expect_punct(',', &format!("`,` or `]` in {what}"))?;
+            self.expect_punct_lazy(',', || format!("`,` or `]` in {what}"))?;
         }
     }
 
@@ -548,17 +571,17 @@ impl<'a> Parser<'a> {
 
     /// `(%a, %b)`, possibly `()`.
     fn group(&mut self, what: &str) -> PResult<Vec<Name>> {
-        self.expect_punct('(', &format!("`(` to open {what}"))?;
+        self.expect_punct_lazy('(', || format!("`(` to open {what}"))?;
         let mut out = Vec::new();
         if self.eat_punct(')') {
             return Ok(out);
         }
         loop {
-            out.push(self.value(&format!("a value `%name` in {what}"))?);
+            out.push(self.value("a value `%name`")?);
             if self.eat_punct(')') {
                 return Ok(out);
             }
-            self.expect_punct(',', &format!("`,` or `)` in {what}"))?;
+            self.expect_punct_lazy(',', || format!("`,` or `)` in {what}"))?;
         }
     }
 
@@ -766,7 +789,7 @@ impl<'a> Parser<'a> {
             Tok::Ident(s) => s,
             _ => return self.expected("an op name"),
         };
-        let Some(&name) = op_names().iter().find(|&&n| n == name) else {
+        let Some(name) = find_op(name) else {
             let hint = op_names()
                 .into_iter()
                 .filter(|n| edit_distance(name, n) <= 2)
