@@ -763,6 +763,34 @@ fn declared_sizes_allocate_nothing() {
 }
 
 #[test]
+fn hostile_sizes_give_errors_not_hangs() {
+    // Inferring the call's result substitutes an 8-term sum for `k` in
+    // `k*k*...*k`: refused by the bounds on polynomial products.
+    let kk = vec!["k"; 12].join("*");
+    let src = format!(
+        "func @g(%x: f64[k]) -> f64[{kk}] {{\n  %y: f64[{kk}] = const 0.0\n  return %y\n}}\n\n\
+         func @f(%x: f64[a+b+c+d+e+f+g+h]) -> () {{\n  %r = call @g(%x)\n  return\n}}\n"
+    );
+    assert_error(&src, 7, 8, "dimension arithmetic overflows");
+    // Squaring through a chain of calls stops at the degree bound.
+    let mut src = String::from(
+        "func @sq(%x: f64[k]) -> f64[k*k] {\n  %y: f64[k*k] = const 0.0\n  return %y\n}\n\n\
+         func @f(%x0: f64[n]) -> () {\n",
+    );
+    for i in 0..40 {
+        src.push_str(&format!("  %x{} = call @sq(%x{i})\n", i + 1));
+    }
+    src.push_str("  return\n}\n");
+    let errors = parse_errors(&src);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    // n^64 is the largest degree: the seventh squaring fails.
+    assert_eq!((errors[0].line, errors[0].col), (13, 9));
+    // A size of -2^63 padded in the interior.
+    let src = "func @f(%x: f64[-9223372036854775808]) -> f64 {\n  %p = pad %x, lo=[0], hi=[0], value=0.0, interior=[1]\n  return %p\n}\n";
+    assert!(parse_module(src).is_err());
+}
+
+#[test]
 fn several_errors_at_once() {
     let src = "func @f(%x: f64[n]) -> f64[n] {\n\
                \x20 %a: f64[n] = mull %x, %x\n\

@@ -91,13 +91,21 @@ struct Lexer<'a> {
 
 impl<'a> Lexer<'a> {
     fn peek(&self) -> Option<char> {
-        self.src[self.pos..].chars().next()
+        // ASCII without decoding: most text is ASCII.
+        match self.src.as_bytes().get(self.pos) {
+            Some(&b) if b.is_ascii() => Some(char::from(b)),
+            Some(_) => self.src[self.pos..].chars().next(),
+            None => None,
+        }
     }
 
     fn peek2(&self) -> Option<char> {
-        let mut it = self.src[self.pos..].chars();
-        it.next();
-        it.next()
+        let next = self.pos + self.peek()?.len_utf8();
+        match self.src.as_bytes().get(next) {
+            Some(&b) if b.is_ascii() => Some(char::from(b)),
+            Some(_) => self.src[next..].chars().next(),
+            None => None,
+        }
     }
 
     fn bump(&mut self) -> Option<char> {
