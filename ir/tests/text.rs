@@ -276,6 +276,24 @@ fn f32_literals_are_read_as_f32_directly() {
     );
 }
 
+#[test]
+fn the_language_reference_examples_are_canonical() {
+    let doc = include_str!("../../docs/text-format.md");
+    let mut blocks = 0;
+    let mut rest = doc;
+    while let Some(start) = rest.find("```adj\n") {
+        let body = &rest[start + 7..];
+        let end = body.find("```\n").expect("closed block");
+        let block = &body[..end];
+        let m = parse_ok(block);
+        assert_well_typed(&m);
+        assert_eq!(print_module(&m), block);
+        blocks += 1;
+        rest = &body[end..];
+    }
+    assert!(blocks >= 19, "only {blocks} examples");
+}
+
 // ---- functions built with the Graph API ----------------------------------
 
 fn rosen() -> Function {

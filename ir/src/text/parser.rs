@@ -790,9 +790,10 @@ impl<'a> Parser<'a> {
             _ => return self.expected("an op name"),
         };
         let Some(name) = find_op(name) else {
+            // Only short names get a hint, so the cost stays small.
             let hint = op_names()
                 .into_iter()
-                .filter(|n| edit_distance(name, n) <= 2)
+                .filter(|n| name.len() <= 32 && edit_distance(name, n) <= 2)
                 .min_by_key(|n| edit_distance(name, n))
                 .map(|n| format!(" (did you mean `{n}`?)"))
                 .unwrap_or_default();
