@@ -307,9 +307,9 @@ impl<'a, 'e> FnResolver<'a, 'e> {
             );
             return None;
         }
-        let annotation = stmt.results.first().and_then(|r| r.ty.as_ref());
-        let annotated = match annotation {
-            Some((t, loc)) => Some((t.clone(), *loc)),
+        let annotated = stmt.results.first().and_then(|r| r.ty.as_ref());
+        let annotated = match annotated {
+            Some((t, _)) => Some(t),
             None if op.kind.needs_annotation() => {
                 self.error(
                     op.loc,
@@ -369,13 +369,8 @@ impl<'a, 'e> FnResolver<'a, 'e> {
 
     /// The IR op. `annotated` is the first result's written type, present
     /// whenever the op needs one.
-    fn op(
-        &mut self,
-        op: &OpAst,
-        annotated: Option<(Type, Location)>,
-        args: &[Value],
-    ) -> Option<Op> {
-        let ann = || annotated.clone().map(|(t, _)| t);
+    fn op(&mut self, op: &OpAst, annotated: Option<&Type>, args: &[Value]) -> Option<Op> {
+        let ann = || annotated.cloned();
         let built = match &op.kind {
             OpKind::Const(lit) => {
                 let ty = ann()?;
