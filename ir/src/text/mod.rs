@@ -16,8 +16,10 @@
 //! - [`print_module`] output is canonical: `print(parse(t)) == t` for printed
 //!   text `t`, and `parse(print(m)) == m` for every module whose functions keep
 //!   their attribute-carrying types (`const`, `iota`, `broadcast`, `reshape`,
-//!   `convert`, `scatter_add`, `size`) equal to their result types, which every
-//!   verified module does; value and function names are kept verbatim.
+//!   `convert`, `scatter_add`, `size`) and literals equal to their result and
+//!   operand types, which every verified module does, and whose size variables
+//!   are identifiers (`[A-Za-z_][A-Za-z0-9_.]*`). Value and function names are
+//!   kept verbatim (quoted in the text when they are not plain).
 //! - The parser never panics, recurses only to a fixed depth, and allocates in
 //!   proportion to the text it has read, never to a number written in it.
 //! - Every problem is reported as a [`ParseError`] with a line and a column
