@@ -12,6 +12,16 @@
 //! }
 //! ```
 //!
+//! ```
+//! use adjit_ir::text::{parse_module, print_module};
+//! let src = "func @total(%x: f64[n]) -> f64 {\n  %s: f64 = reduce_sum %x, axes=[0]\n  return %s\n}\n";
+//! let (module, _) = parse_module(src).map_err(|e| e.render("total.adj", src)).unwrap();
+//! assert_eq!(print_module(&module), src);
+//! let bad = "func @total(%x: f64[n]) -> f64 {\n  %s = reduce_sum %y, axes=[0]\n  return %s\n}\n";
+//! let errors = parse_module(bad).unwrap_err();
+//! assert_eq!(errors.0[0].to_string(), "2:19: unknown value %y");
+//! ```
+//!
 //! Guarantees:
 //! - [`print_module`] output is canonical: `print(parse(t)) == t` for printed
 //!   text `t`, and `parse(print(m)) == m` for every module whose functions keep
