@@ -9,3 +9,9 @@ pub use adjit_ir as ir;
 
 pub mod opt;
 pub mod tape;
+pub mod workloads;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
