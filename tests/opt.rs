@@ -2204,3 +2204,152 @@ fn calls_are_merged_and_dead_calls_removed() {
     assert_eq!(ops(out.get("f").unwrap()), ["call", "add"]);
     assert_same_results(&m, &out, "f", &special_inputs(&[Type::f64(&[3])]));
 }
+
+// ---------------------------------------------------------------------------
+// In the text format, and on the bundled programs.
+// ---------------------------------------------------------------------------
+
+use adjit_ir::text::{parse_module, print_module};
+
+/// Optimises the text of a module (entry: its last function) and prints it.
+fn optimize_text(source: &str) -> String {
+    let (m, _) = parse_module(source).unwrap_or_else(|e| panic!("{}", e.render("case", source)));
+    let out = opt::optimize_module(&m).expect("optimises");
+    print_module(&out)
+}
+
+#[test]
+fn text_before_and_after() {
+    let cases = [
+        // `x · 1 + neg y`: the mul disappears, the add absorbs the neg, and
+        // the surviving value keeps its name.
+        (
+            "func @f(%x: f64[3], %y: f64[3]) -> f64[3] {
+  %one: f64[3] = const 1.0
+  %a: f64[3] = mul %x, %one
+  %n: f64[3] = neg %y
+  %b: f64[3] = add %a, %n
+  return %b
+}
+",
+            "func @f(%x: f64[3], %y: f64[3]) -> f64[3] {
+  %b: f64[3] = sub %x, %y
+  return %b
+}
+",
+        ),
+        // The transpose pattern of a matmul's VJP, and a reshape round trip.
+        (
+            "func @g(%a: f64[2, 3]) -> f64[3, 2] {
+  %t: f64[3, 2] = transpose %a, perm=[1, 0]
+  %tt: f64[2, 3] = transpose %t, perm=[1, 0]
+  %r: f64[6] = reshape %tt
+  %rr: f64[2, 3] = reshape %r
+  %out: f64[3, 2] = transpose %rr, perm=[1, 0]
+  return %out
+}
+",
+            "func @g(%a: f64[2, 3]) -> f64[3, 2] {
+  %t: f64[3, 2] = transpose %a, perm=[1, 0]
+  return %t
+}
+",
+        ),
+        // Splat arithmetic folds to a splat, whatever the shape.
+        (
+            "func @h(%x: f64[n]) -> f64[n] {
+  %two: f64[n] = const 2.0
+  %four: f64[n] = mul %two, %two
+  %y: f64[n] = mul %x, %four
+  return %y
+}
+",
+            "func @h(%x: f64[n]) -> f64[n] {
+  %four: f64[n] = const 4.0
+  %y: f64[n] = mul %x, %four
+  return %y
+}
+",
+        ),
+    ];
+    for (before, after) in cases {
+        assert_eq!(optimize_text(before), after, "from:\n{before}");
+    }
+}
+
+/// Concrete inputs for a function's parameters, binding every size variable
+/// to a small size (different per variable).
+fn program_inputs(f: &Function, seed: u64) -> Vec<Tensor> {
+    let env = |v: &str| Some(3 + (v.bytes().map(i64::from).sum::<i64>() % 4));
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    f.param_types()
+        .iter()
+        .map(|t| {
+            let shape: Vec<usize> = t
+                .shape
+                .dims()
+                .iter()
+                .map(|d| d.eval(&env).unwrap())
+                .collect();
+            let n: usize = shape.iter().product();
+            let data = match t.elem {
+                Elem::F64 => Data::F64(
+                    (0..n)
+                        .map(|_| {
+                            let s = next();
+                            if s % 7 == 0 {
+                                F64_SPECIALS[(s >> 8) as usize % F64_SPECIALS.len()]
+                            } else {
+                                ((s >> 11) % 2001) as f64 / 1000.0 - 1.0
+                            }
+                        })
+                        .collect(),
+                ),
+                Elem::F32 => Data::F32(
+                    (0..n)
+                        .map(|_| ((next() >> 40) % 200) as f32 / 100.0)
+                        .collect(),
+                ),
+                Elem::I64 => Data::I64((0..n).map(|_| (next() % 5) as i64).collect()),
+                Elem::Bool => Data::Bool((0..n).map(|_| next() % 2 == 0).collect()),
+            };
+            Tensor::new(shape, data).unwrap()
+        })
+        .collect()
+}
+
+#[test]
+fn bundled_programs_optimise_exactly() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/programs");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "adj") {
+            continue;
+        }
+        let source = std::fs::read_to_string(&path).unwrap();
+        let (m, _) = parse_module(&source).unwrap();
+        let out = opt::optimize_module(&m).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        verify_module(&out).unwrap();
+        for f in m.functions() {
+            let g = out.get(f.name()).unwrap();
+            assert!(g.nodes().len() <= f.nodes().len(), "{path:?} @{}", f.name());
+        }
+        let entry = m.last().unwrap();
+        for seed in 0..4 {
+            let inputs = program_inputs(entry, seed);
+            if let Err(e) = eval(&m, entry.name(), &inputs) {
+                panic!("{path:?}: {e}");
+            }
+            assert_same_results(&m, &out, entry.name(), &inputs);
+        }
+        seen += 1;
+    }
+    assert!(seen >= 10, "found {seen} programs");
+}
