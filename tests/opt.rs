@@ -2353,3 +2353,40 @@ fn bundled_programs_optimise_exactly() {
     }
     assert!(seen >= 10, "found {seen} programs");
 }
+
+// ---------------------------------------------------------------------------
+// Property tests on the shared random module generator.
+// ---------------------------------------------------------------------------
+
+use adjit_ir::testgen::{GenConfig, random_module};
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn generated_modules_optimise_exactly(
+        seed in any::<u64>(),
+        symbolic in any::<bool>(),
+        control_flow in any::<bool>(),
+        nodes in 5usize..60,
+        input_seed in any::<u64>(),
+    ) {
+        let cfg = GenConfig { nodes, symbolic, control_flow, ..GenConfig::default() };
+        let m = random_module(seed, &cfg);
+        prop_assert!(verify_module(&m).is_ok());
+        let out = opt::optimize_module_with(&m, &Options::default()).unwrap();
+        prop_assert!(verify_module(&out.module).is_ok());
+        for (f, s) in m.functions().iter().zip(&out.stats.functions) {
+            let g = out.module.get(f.name()).unwrap();
+            prop_assert!(g.nodes().len() <= f.nodes().len(),
+                "@{} grew from {} to {} nodes", f.name(), f.nodes().len(), g.nodes().len());
+            prop_assert_eq!(s.stop, Stop::FixedPoint);
+        }
+        let again = opt::optimize_module(&out.module).unwrap();
+        prop_assert_eq!(&again, &out.module);
+        let entry = m.last().unwrap();
+        for inputs in [program_inputs(entry, input_seed), program_inputs(entry, !input_seed)] {
+            assert_same_results(&m, &out.module, entry.name(), &inputs);
+        }
+    }
+}
