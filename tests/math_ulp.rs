@@ -769,6 +769,8 @@ macro_rules! math_test {
 
 math_test!(exp, MathFn::Exp, 1, 1);
 math_test!(expm1, MathFn::Expm1, 1, 1);
+math_test!(log, MathFn::Log, 1, 1);
+math_test!(log1p, MathFn::Log1p, 1, 1);
 math_test!(tanh, MathFn::Tanh, 2, 1);
 math_test!(sigmoid, MathFn::Sigmoid, 2, 1);
 math_test!(sqrt, MathFn::Sqrt, 0, 0);

@@ -380,10 +380,9 @@ impl<'a, 'f> Em<'a, 'f> {
         self.float_of_bits(i)
     }
 
-    /// The biased exponent field of positive f64 lanes as a float
-    /// (`0..=2047`).
-    pub(crate) fn exponent_field(&mut self, x: Value) -> Value {
-        let i = self.bits(x);
+    /// Bits 52..63 of integer lanes `i` as a float (`0..=4095`; the biased
+    /// exponent of a positive f64's bit pattern).
+    pub(crate) fn exponent_field(&mut self, i: Value) -> Value {
         let e = self.b.ins().ushr_imm_u(i, 52);
         // or-ing into the mantissa of 2^52 turns the integer into 2^52 + e.
         let two52 = self.ki(0x4330_0000_0000_0000);

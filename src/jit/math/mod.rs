@@ -43,6 +43,7 @@
 mod basic;
 mod emitter;
 mod exp;
+mod log;
 
 use cranelift_codegen::ir::{
     ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value, types,
@@ -434,14 +435,11 @@ fn kernel(
         MathFn::Expm1 => exp::expm1(em, a[0]),
         MathFn::Tanh => exp::tanh(em, a[0]),
         MathFn::Sigmoid => exp::sigmoid(em, a[0]),
-        MathFn::Log
-        | MathFn::Log1p
-        | MathFn::Sin
-        | MathFn::Cos
-        | MathFn::Tan
-        | MathFn::Erf
-        | MathFn::Pow
-        | MathFn::Atan2 => todo!("{f:?}"),
+        MathFn::Log => log::log(em, a[0]),
+        MathFn::Log1p => log::log1p(em, a[0]),
+        MathFn::Sin | MathFn::Cos | MathFn::Tan | MathFn::Erf | MathFn::Pow | MathFn::Atan2 => {
+            todo!("{f:?}")
+        }
         MathFn::Sqrt
         | MathFn::Floor
         | MathFn::Ceil
