@@ -44,6 +44,7 @@ mod basic;
 mod emitter;
 mod exp;
 mod log;
+mod trig;
 
 use cranelift_codegen::ir::{
     ConstantData, Endianness, InstBuilder, MemFlagsData, Type, Value, types,
@@ -437,7 +438,10 @@ fn kernel(
         MathFn::Sigmoid => exp::sigmoid(em, a[0]),
         MathFn::Log => log::log(em, a[0]),
         MathFn::Log1p => log::log1p(em, a[0]),
-        MathFn::Sin | MathFn::Cos | MathFn::Tan | MathFn::Erf | MathFn::Pow | MathFn::Atan2 => {
+        MathFn::Sin => trig::trig(em, a[0], trig::Trig::Sin),
+        MathFn::Cos => trig::trig(em, a[0], trig::Trig::Cos),
+        MathFn::Tan => trig::trig(em, a[0], trig::Trig::Tan),
+        MathFn::Erf | MathFn::Pow | MathFn::Atan2 => {
             todo!("{f:?}")
         }
         MathFn::Sqrt
