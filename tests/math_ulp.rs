@@ -774,6 +774,8 @@ math_test!(log1p, MathFn::Log1p, 1, 1);
 math_test!(sin, MathFn::Sin, 1, 1);
 math_test!(cos, MathFn::Cos, 1, 1);
 math_test!(tan, MathFn::Tan, 2, 1);
+math_test!(pow, MathFn::Pow, 1, 1);
+math_test!(atan2, MathFn::Atan2, 2, 1);
 math_test!(tanh, MathFn::Tanh, 2, 1);
 math_test!(sigmoid, MathFn::Sigmoid, 2, 1);
 math_test!(sqrt, MathFn::Sqrt, 0, 0);

@@ -46,6 +46,15 @@ pub(crate) struct Reduced {
 
 /// Reduces `x` (finite or NaN; callers clamp) as described in the module doc.
 pub(crate) fn reduce(em: &mut Em, x: Value) -> Reduced {
+    reduce_with(em, x, None)
+}
+
+/// Reduces the double-double `x + xl` (`|xl|` at most an ulp of `x`).
+pub(crate) fn reduce_dd(em: &mut Em, x: Value, xl: Value) -> Reduced {
+    reduce_with(em, x, Some(xl))
+}
+
+fn reduce_with(em: &mut Em, x: Value, xl: Option<Value>) -> Reduced {
     let t = em.mulk(x, LOG2E);
     let k = em.nearest(t);
     let nk = em.neg(k);
@@ -54,6 +63,15 @@ pub(crate) fn reduce(em: &mut Em, x: Value) -> Reduced {
     let r = em.mlak(nk, LN2_LO, t);
     let d = em.sub(t, r);
     let c = em.mlak(nk, LN2_LO, d);
+    // A sizeable low part must enter the polynomial's argument: the tail
+    // adds `c` to first order only (`e^(r+c) ≈ e^r + c`, off by `r·c`).
+    let (r, c) = match xl {
+        Some(xl) => {
+            let cl = em.add(c, xl);
+            em.two_sum(r, cl)
+        }
+        None => (r, c),
+    };
     let q = em.poly(r, &EXP_Q);
     let h = em.k(0.5);
     let u = em.mla(r, q, h);

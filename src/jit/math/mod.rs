@@ -40,10 +40,12 @@
 //!
 //! (table: see the end of this commit series)
 
+mod atan;
 mod basic;
 mod emitter;
 mod exp;
 mod log;
+mod pow;
 mod trig;
 
 use cranelift_codegen::ir::{
@@ -441,9 +443,9 @@ fn kernel(
         MathFn::Sin => trig::trig(em, a[0], trig::Trig::Sin),
         MathFn::Cos => trig::trig(em, a[0], trig::Trig::Cos),
         MathFn::Tan => trig::trig(em, a[0], trig::Trig::Tan),
-        MathFn::Erf | MathFn::Pow | MathFn::Atan2 => {
-            todo!("{f:?}")
-        }
+        MathFn::Pow => pow::pow(em, a[0], a[1]),
+        MathFn::Atan2 => atan::atan2(em, a[0], a[1]),
+        MathFn::Erf => todo!("{f:?}"),
         MathFn::Sqrt
         | MathFn::Floor
         | MathFn::Ceil
