@@ -38,7 +38,7 @@ const COS_C: [f64; 6] = [
 
 const TWO_OVER_PI: f64 = std::f64::consts::FRAC_2_PI;
 /// π/2 = C1 + C2 + C3 to 159 bits.
-const C1: f64 = 1.5707963267948966;
+const C1: f64 = std::f64::consts::FRAC_PI_2;
 const C2: f64 = 6.123233995736766e-17;
 const C3: f64 = -1.4973849048591698e-33;
 
