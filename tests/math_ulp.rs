@@ -776,6 +776,7 @@ math_test!(cos, MathFn::Cos, 1, 1);
 math_test!(tan, MathFn::Tan, 2, 1);
 math_test!(pow, MathFn::Pow, 1, 1);
 math_test!(atan2, MathFn::Atan2, 2, 1);
+math_test!(erf, MathFn::Erf, 1, 1);
 math_test!(tanh, MathFn::Tanh, 2, 1);
 math_test!(sigmoid, MathFn::Sigmoid, 2, 1);
 math_test!(sqrt, MathFn::Sqrt, 0, 0);
@@ -814,4 +815,36 @@ fn emit_rejects_bad_requests() {
         math::emit(&mut b, MathFn::Exp, types::F32, &[x], c, feats),
         Err(math::MathError::OperandType { .. })
     ));
+}
+
+/// Prints nanoseconds per element of every kernel and lane type (host
+/// features), for the table in `src/jit/math/mod.rs`. Not a pass/fail test:
+/// `cargo test --release --test math_ulp throughput -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn throughput() {
+    let n = 1 << 16;
+    let mut rng = Rng(7);
+    let xs: Vec<f64> = (0..n).map(|_| rng.uniform(0.1, 2.0)).collect();
+    let ys: Vec<f64> = (0..n).map(|_| rng.uniform(0.1, 2.0)).collect();
+    let x32: Vec<f32> = xs.iter().map(|&x| x as f32).collect();
+    let y32: Vec<f32> = ys.iter().map(|&x| x as f32).collect();
+    for f in MathFn::ALL {
+        let mut line = format!("{f:?}:");
+        for ty in LANE_TYPES {
+            let k = Kernel::new(f, ty, host());
+            let reps = 50;
+            let t = std::time::Instant::now();
+            for _ in 0..reps {
+                if ty.lane_type() == types::F32 {
+                    std::hint::black_box(k.run(&x32, &y32));
+                } else {
+                    std::hint::black_box(k.run(&xs, &ys));
+                }
+            }
+            let ns = t.elapsed().as_secs_f64() * 1e9 / (reps * n) as f64;
+            line += &format!(" {ty} {ns:.2} ns/elem;");
+        }
+        println!("THROUGHPUT {line}");
+    }
 }

@@ -43,6 +43,7 @@
 mod atan;
 mod basic;
 mod emitter;
+mod erf;
 mod exp;
 mod log;
 mod pow;
@@ -445,7 +446,7 @@ fn kernel(
         MathFn::Tan => trig::trig(em, a[0], trig::Trig::Tan),
         MathFn::Pow => pow::pow(em, a[0], a[1]),
         MathFn::Atan2 => atan::atan2(em, a[0], a[1]),
-        MathFn::Erf => todo!("{f:?}"),
+        MathFn::Erf => erf::erf(em, a[0]),
         MathFn::Sqrt
         | MathFn::Floor
         | MathFn::Ceil
