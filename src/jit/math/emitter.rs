@@ -40,8 +40,6 @@ fn le() -> MemFlagsData {
     MemFlagsData::new().with_endianness(Endianness::Little)
 }
 
-// Some helpers are only used by kernels added later in the series.
-#[allow(dead_code)]
 impl<'a, 'f> Em<'a, 'f> {
     /// A context producing values of vector type `ty` (`F64X2` or `F32X4`).
     pub(crate) fn new(
@@ -62,11 +60,6 @@ impl<'a, 'f> Em<'a, 'f> {
             ty,
             ity,
         }
-    }
-
-    /// Whether fused multiply-add is used.
-    pub(crate) fn has_fma(&self) -> bool {
-        self.features.fma
     }
 
     // ---- constants -------------------------------------------------------
@@ -276,9 +269,6 @@ impl<'a, 'f> Em<'a, 'f> {
     pub(crate) fn lt(&mut self, a: Value, b: Value) -> Mask {
         self.cmp(FloatCC::LessThan, a, b)
     }
-    pub(crate) fn le(&mut self, a: Value, b: Value) -> Mask {
-        self.cmp(FloatCC::LessThanOrEqual, a, b)
-    }
     pub(crate) fn gt(&mut self, a: Value, b: Value) -> Mask {
         self.cmp(FloatCC::GreaterThan, a, b)
     }
@@ -303,10 +293,6 @@ impl<'a, 'f> Em<'a, 'f> {
         let c = self.k(c);
         self.lt(a, c)
     }
-    pub(crate) fn le_k(&mut self, a: Value, c: f64) -> Mask {
-        let c = self.k(c);
-        self.le(a, c)
-    }
     pub(crate) fn gt_k(&mut self, a: Value, c: f64) -> Mask {
         let c = self.k(c);
         self.gt(a, c)
@@ -328,9 +314,6 @@ impl<'a, 'f> Em<'a, 'f> {
     /// `a & !b`.
     pub(crate) fn and_not(&mut self, a: Mask, b: Mask) -> Mask {
         Mask(self.b.ins().band_not(a.0, b.0))
-    }
-    pub(crate) fn not(&mut self, a: Mask) -> Mask {
-        Mask(self.b.ins().bnot(a.0))
     }
 
     /// The mask reinterpreted as a float vector (for bitwise float ops).
