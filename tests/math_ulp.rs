@@ -775,7 +775,7 @@ math_test!(sin, MathFn::Sin, 1, 1);
 math_test!(cos, MathFn::Cos, 1, 1);
 math_test!(tan, MathFn::Tan, 2, 1);
 math_test!(pow, MathFn::Pow, 1, 1);
-math_test!(atan2, MathFn::Atan2, 2, 1);
+math_test!(atan2, MathFn::Atan2, 1, 1);
 math_test!(erf, MathFn::Erf, 1, 1);
 math_test!(tanh, MathFn::Tanh, 2, 1);
 math_test!(sigmoid, MathFn::Sigmoid, 2, 1);
