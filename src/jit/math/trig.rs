@@ -11,7 +11,8 @@
 //! On `|r| <= π/4`: `sin r = r + r³·S(r²)`, `cos r = 1 - r²/2 + r⁴·C(r²)`
 //! (minimax fits, relative errors 2^-52.8 and 2^-54.8 of the correction
 //! terms), with the low part `rl` folded in to first order, and
-//! `tan = sin/cos` (or `-cos/sin` in odd quadrants).
+//! `tan = sin/cos` (or `-cos/sin` in odd quadrants) as a quotient of
+//! double-doubles with one correction step.
 
 use super::emitter::Em;
 use cranelift_codegen::ir::Value;
@@ -81,8 +82,9 @@ fn reduce(em: &mut Em, x: Value) -> Reduced {
     Reduced { k, rh, rl }
 }
 
-/// `(sin r, cos r)` for `r = rh + rl`.
-fn sincos_kernel(em: &mut Em, rh: Value, rl: Value) -> (Value, Value) {
+/// `sin r` and `cos r` for `r = rh + rl`, each as an unevaluated sum
+/// `(hi, lo)` (`hi` is the rounded result).
+fn sincos_kernel(em: &mut Em, rh: Value, rl: Value) -> ((Value, Value), (Value, Value)) {
     let z = em.mul(rh, rh);
     // sin: rh + (rh·z·S(z) + rl·(1 - z/2))
     let sp = em.poly(z, &SIN_S);
@@ -92,7 +94,7 @@ fn sincos_kernel(em: &mut Em, rh: Value, rl: Value) -> (Value, Value) {
     let w = em.sub(one, hz);
     let rlw = em.mul(rl, w);
     let st = em.mla(rz, sp, rlw);
-    let sin = em.add(rh, st);
+    let sin = em.fast_two_sum(rh, st);
     // cos: w + (((1 - w) - hz) + (z²·C(z) - rh·rl))
     let cp = em.poly(z, &COS_C);
     let z2 = em.mul(z, z);
@@ -102,14 +104,14 @@ fn sincos_kernel(em: &mut Em, rh: Value, rl: Value) -> (Value, Value) {
     let d = em.sub(one, w);
     let d = em.sub(d, hz);
     let ct = em.add(d, ct);
-    let cos = em.add(w, ct);
+    let cos = em.fast_two_sum(w, ct);
     (sin, cos)
 }
 
 /// sin, cos or tan of `x`.
 pub(crate) fn trig(em: &mut Em, x: Value, which: Trig) -> Value {
     let red = reduce(em, x);
-    let (s, c) = sincos_kernel(em, red.rh, red.rl);
+    let ((s, sl), (c, cl)) = sincos_kernel(em, red.rh, red.rl);
     // quadrant bits of k: odd (swap sin/cos), and q = k mod 4
     let h = em.mulk(red.k, 0.5);
     let fh = em.floor(h);
@@ -133,9 +135,20 @@ pub(crate) fn trig(em: &mut Em, x: Value, which: Trig) -> Value {
             em.neg_where(neg, v)
         }
         Trig::Tan => {
-            let num = em.sel(odd, c, s);
-            let den = em.sel(odd, s, c);
-            let t = em.div(num, den);
+            // quotient of the double-doubles, corrected once
+            let nh = em.sel(odd, c, s);
+            let nl = em.sel(odd, cl, sl);
+            let dh = em.sel(odd, s, c);
+            let dl = em.sel(odd, sl, cl);
+            let q = em.div(nh, dh);
+            let (ph, pl) = em.two_prod(q, dh);
+            let res = em.sub(nh, ph);
+            let res = em.sub(res, pl);
+            let res = em.add(res, nl);
+            let nq = em.neg(q);
+            let res = em.mla(nq, dl, res);
+            let corr = em.div(res, dh);
+            let t = em.add(q, corr);
             em.neg_where(odd, t)
         }
     };
