@@ -27,18 +27,82 @@
 //! double-double steps (pow, trig reduction) stay exact either way (Dekker
 //! products). Both configurations are tested against the same bounds.
 //!
+//! ## Use
+//!
+//! ```
+//! use adjit::jit::math::{Features, InlineConsts, MathFn, emit};
+//! use cranelift_codegen::ir::{AbiParam, Function, InstBuilder, Signature, UserFuncName, types};
+//! use cranelift_codegen::isa::{CallConv, TargetFrontendConfig};
+//! use cranelift_codegen::settings;
+//! use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+//!
+//! // fn(x: f64x2) -> f64x2 { exp(x) }
+//! let mut sig = Signature::new(CallConv::SystemV);
+//! sig.params.push(AbiParam::new(types::F64X2));
+//! sig.returns.push(AbiParam::new(types::F64X2));
+//! let mut func = Function::with_name_signature(UserFuncName::default(), sig);
+//! let mut fctx = FunctionBuilderContext::new();
+//! let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+//! let block = b.create_block();
+//! b.append_block_params_for_function_params(block);
+//! b.switch_to_block(block);
+//! b.seal_block(block);
+//! let x = b.block_params(block)[0];
+//! let y = emit(&mut b, MathFn::Exp, types::F64X2, &[x], &mut InlineConsts, Features::BASELINE)?;
+//! b.ins().return_(&[y]);
+//! b.finalize(TargetFrontendConfig {
+//!     default_call_conv: CallConv::SystemV,
+//!     pointer_width: target_lexicon::PointerWidth::U64,
+//!     page_size_align_log2: 12,
+//! });
+//! let flags = settings::Flags::new(settings::builder());
+//! cranelift_codegen::verify_function(&func, &flags).unwrap();
+//! # Ok::<(), adjit::jit::math::MathError>(())
+//! ```
+//!
 //! ## Accuracy
 //!
-//! Maximum error in ulps of the result type against the standard library
-//! (glibc through `f64` methods, or the `libm` crate where std has no such
-//! function), over at least 10^6 points per function and lane type (a
-//! log-uniform sweep of magnitudes of both signs plus uniform sweeps over the
-//! interesting ranges), with FMA. Special values (NaN, ±inf, ±0, subnormals,
-//! overflow/underflow thresholds) are checked bit for bit. Produced by
-//! `cargo test --release --test math_ulp -- --nocapture` (the test prints the
-//! table; the bounds asserted there are the ones below).
+//! Maximum error in ulps of the result type, measured against the standard
+//! library (glibc through the `f64` methods; the `libm` crate for erf; for
+//! sigmoid `1/(1+e)` or `e/(1+e)` in double-double around glibc's `exp`),
+//! over 2^20 points per function and lane type: log-uniform sweeps of
+//! magnitudes of both signs, uniform sweeps of the interesting ranges and
+//! random bit patterns (see `domain` in `tests/math_ulp.rs`). `f32` lanes are
+//! compared with the `f64` oracle rounded to `f32`. The same bounds hold
+//! with FMA and on the baseline (no FMA, no SSE4.1): both are measured.
 //!
-//! (table: see the end of this commit series)
+//! | function | f64, f64x2 | f32, f32x4 | notes |
+//! |---|---|---|---|
+//! | exp | 1 | 0 | |
+//! | expm1 | 1 | 0 | |
+//! | log | 1 | 0 | |
+//! | log1p | 1 | 0 | |
+//! | sin, cos | 1 | 0 | `\|x\| <= 1e8` measured; accurate to ~2^45·π/2, bounded beyond |
+//! | tan | 1 | 0 | same range |
+//! | tanh | 2 | 0 | glibc's tanh is itself off by up to ~1.9 ulp there; at the worst points found ours is within 0.71 ulp (checked with mpmath) |
+//! | sigmoid | 1 | 0 | |
+//! | erf | 1 | 0 | |
+//! | pow | 1 | 0 | |
+//! | atan2 | 1 | 0 | |
+//! | sqrt, floor, ceil, round, sign, abs, recip, min, max | 0 | 0 | exact |
+//!
+//! The tests assert these bounds for `f64` and 1 ulp for all `f32`
+//! transcendentals (rounding an `f64` result that is itself within an ulp
+//! can land one `f32` ulp off near a midpoint; none was seen). Produced by
+//! `cargo test --release --test math_ulp -- --nocapture` (the `ULP` lines;
+//! `TIME` gives the time per function). Special values (NaN, ±inf, ±0, the
+//! smallest and largest subnormals, overflow and underflow thresholds, and
+//! for pow/atan2 all pairs of them) are compared bit for bit, NaN matching
+//! any NaN.
+//!
+//! Cost: an `f32x4` transcendental is two `f64x2` evaluations (about the
+//! time of two `f64x2` calls; see the `throughput` test), a scalar costs
+//! what an `f64x2` does. Where `f32` throughput matters more than the
+//! shared, simpler code, native `f32x4` kernels with shorter polynomials
+//! are the next step.
+//!
+//! Coefficients are minimax fits computed by `remez.py` in this directory
+//! (mpmath); each table's comment gives the interval and achieved error.
 
 mod atan;
 mod basic;
@@ -495,5 +559,64 @@ fn simple_em(em: &mut Em, f: MathFn, a: &[Value]) -> Value {
         | MathFn::Erf
         | MathFn::Pow
         | MathFn::Atan2 => unreachable!("transcendentals go through kernel()"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cranelift_codegen::ir::{Function, InstructionData};
+    use cranelift_frontend::FunctionBuilderContext;
+
+    #[test]
+    fn all_lists_every_function_once() {
+        let mut seen = std::collections::HashSet::new();
+        for f in MathFn::ALL {
+            assert!(seen.insert(f));
+            assert!(f.arity() == 1 || f.arity() == 2);
+        }
+    }
+
+    #[test]
+    fn inline_consts_have_the_requested_type_and_bits() {
+        let mut func = Function::new();
+        let mut fctx = FunctionBuilderContext::new();
+        let mut b = FunctionBuilder::new(&mut func, &mut fctx);
+        let block = b.create_block();
+        b.switch_to_block(block);
+        let c = &mut InlineConsts;
+        for ty in [types::F64, types::F32, types::F64X2, types::F32X4] {
+            let v = c.float(&mut b, ty, 1.5);
+            assert_eq!(b.func.dfg.value_type(v), ty);
+        }
+        for ty in [types::I64, types::I64X2, types::I32X4] {
+            let v = c.int(&mut b, ty, -2);
+            assert_eq!(b.func.dfg.value_type(v), ty);
+        }
+        let v = c.float(&mut b, types::F32X4, 1.5);
+        let inst = b.func.dfg.value_def(v).unwrap_inst();
+        let InstructionData::UnaryConst {
+            constant_handle, ..
+        } = b.func.dfg.insts[inst]
+        else {
+            panic!("a vector constant is a vconst");
+        };
+        let bytes = b
+            .func
+            .dfg
+            .constants
+            .get(constant_handle)
+            .as_slice()
+            .to_vec();
+        let lanes: Vec<f32> = bytes
+            .chunks(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(lanes, [1.5; 4]);
+    }
+
+    #[test]
+    fn baseline_features_use_neither_fma_nor_sse41() {
+        assert!(!Features::BASELINE.fma && !Features::BASELINE.sse41);
     }
 }

@@ -1,12 +1,12 @@
 """Minimax polynomial fits (Remez exchange) for the math kernels.
 
-Run: python3 remez.py  (needs mpmath). Prints every coefficient table used by
-the kernels together with the achieved weighted error.
+Run: python3 remez.py  (needs mpmath; a few minutes). Prints every
+coefficient table used by the kernels with the achieved weighted error
+(relative unless a weight is given).
 """
 import mpmath as mp
 
 mp.mp.dps = 60
-DEBUG = False
 
 
 def gauss(A, b, m):
@@ -88,7 +88,6 @@ def remez(f, a, b, n, w=lambda z: 1, iters=30, grid=3000):
                 ref.pop(0)
             else:
                 ref.pop()
-        if DEBUG: print('ext', len(ext), len(ref), m, [mp.nstr(z,4) for z in ref])
         if len(ref) < m:
             break
         xs = ref
@@ -119,3 +118,38 @@ def hp(g, limit):
             return +g(z)
 
     return f
+
+
+def rel(f):
+    return lambda z: 1 / f(z)
+
+
+def main():
+    """Every coefficient table of the kernels: (name, function, interval, degree, weight)."""
+    sq = mp.sqrt
+    fits = [
+        # exp.rs: (e^r - 1 - r - r^2/2) / r^3
+        ("EXP_Q", hp(lambda r: (mp.exp(r) - 1 - r - r * r / 2) / r**3, mp.mpf(1) / 6), "-0.3466", "0.3466", 9, None),
+        # exp.rs: (tanh x - x) / x^3 in z = x^2
+        ("TANH_T", hp(lambda z: (mp.tanh(sq(z)) - sq(z)) / sq(z) ** 3, -mp.mpf(1) / 3), 0, "0.3025", 10, None),
+        # log.rs: (2 atanh s - 2 s) / s^3 in z = s^2 (degree 6 for log, 7 for pow)
+        ("LOG_P", hp(lambda z: (2 * mp.atanh(sq(z)) / sq(z) - 2) / z, mp.mpf(2) / 3), 0, "0.0295", 6, None),
+        ("LOG_P7", hp(lambda z: (2 * mp.atanh(sq(z)) / sq(z) - 2) / z, mp.mpf(2) / 3), 0, "0.0295", 7, None),
+        # trig.rs
+        ("SIN_S", hp(lambda z: (mp.sin(sq(z)) - sq(z)) / sq(z) ** 3, -mp.mpf(1) / 6), 0, "0.6170", 5, None),
+        ("COS_C", hp(lambda z: (mp.cos(sq(z)) - 1 + z / 2) / z**2, mp.mpf(1) / 24), 0, "0.6170", 5, None),
+        # atan.rs
+        ("ATAN_A", hp(lambda z: (mp.atan(sq(z)) - sq(z)) / sq(z) ** 3, -mp.mpf(1) / 3), 0, "0.17158", 10, None),
+        # erf.rs (ERF_E is this fit with 1 subtracted from the constant term)
+        ("ERF_E", hp(lambda z: mp.erf(sq(z)) / sq(z), 2 / sq(mp.pi)), 0, "0.5625", 10, None),
+        ("ERF_M", lambda s: mp.erf(1 + s) - mp.mpf(float(mp.erf(1))), "-0.25", "0.5", 16, lambda s: 1),
+        ("ERFC_F", lambda t: mp.erfc(1 / t) * mp.exp(1 / t**2) / t, 1 / mp.mpf("5.95"), 1 / mp.mpf("1.5"), 12,
+         lambda t: mp.exp(-1 / t**2) * t),
+    ]
+    for name, f, a, b, n, w in fits:
+        c, e = remez(f, a, b, n, w=w or rel(f))
+        show(name, c, e)
+
+
+if __name__ == "__main__":
+    main()
