@@ -616,7 +616,19 @@ mod tests {
     }
 
     #[test]
-    fn baseline_features_use_neither_fma_nor_sse41() {
-        assert!(!Features::BASELINE.fma && !Features::BASELINE.sse41);
+    fn features_follow_the_isa_flags() {
+        let isa = cranelift_native::builder()
+            .unwrap()
+            .finish(cranelift_codegen::settings::Flags::new(
+                cranelift_codegen::settings::builder(),
+            ))
+            .unwrap();
+        let f = Features::from_isa(&*isa);
+        assert_eq!(f.fma, isa.has_native_fma());
+        let sse41 = isa
+            .isa_flags()
+            .iter()
+            .any(|v| v.name == "has_sse41" && v.as_bool() == Some(true));
+        assert_eq!(f.sse41, sse41);
     }
 }
