@@ -367,8 +367,13 @@ pub enum MathError {
 /// returns the result (of type `ty`).
 ///
 /// `args` must all have type `ty`; for `Atan2` they are `(y, x)`, for `Pow`
-/// `(x, y)`. The builder must be positioned in a block (not filled or sealed
-/// differently than an ordinary instruction needs); the kernel adds no blocks.
+/// `(x, y)`. The builder must be positioned in a block that is not yet
+/// terminated; the kernel adds instructions only (no blocks, no branches).
+///
+/// Constants are requested from `consts` in the type the kernel computes
+/// in, which is always a vector: `F64X2`/`I64X2` for the transcendentals
+/// (whatever `ty`), `F64X2`/`I64X2` or `F32X4`/`I32X4` for the cheap
+/// functions. A hoisting [`Consts`] can therefore cache by `(type, bits)`.
 pub fn emit(
     b: &mut FunctionBuilder,
     f: MathFn,
