@@ -6,3 +6,6 @@
 #![deny(missing_docs)]
 
 pub use adjit_ir as ir;
+
+pub mod ad;
+pub use ad::{AdError, Mode, grad, hvp, jacobian, jvp, vjp, vmap};
