@@ -16,6 +16,7 @@
 
 pub mod builder;
 pub mod dim;
+pub mod dot;
 pub mod function;
 pub mod graph;
 pub mod instantiate;
