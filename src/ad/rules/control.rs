@@ -120,9 +120,28 @@ pub(crate) fn call_batch(
     xb: &[bool],
     size: &Dim,
 ) -> Result<BatchOut, AdError> {
+    // The batch size is the caller's; the callee sees it as a size variable
+    // of its own, bound by its batched parameters, so one batched callee
+    // serves every caller and size.
+    let _ = size;
+    let callee = cx.ctx.source(func)?;
+    let taken: Vec<_> = callee
+        .values()
+        .flat_map(|v| callee.ty(v).shape.vars())
+        .collect();
+    let var = (0..)
+        .map(|i| {
+            if i == 0 {
+                "b".to_string()
+            } else {
+                format!("b{i}")
+            }
+        })
+        .find(|name| !taken.iter().any(|t| &**t == name.as_str()))
+        .unwrap_or_default();
     let spec = VmapSpec {
         batched: xb.to_vec(),
-        size: size.clone(),
+        size: Dim::var(&var),
         broadcast_outputs: false,
         base: format!("{func}_vmap"),
     };
