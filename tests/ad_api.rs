@@ -201,3 +201,25 @@ fn deep_graphs_do_not_recurse() {
     let (hm, hf) = ad::hvp(&gm, "f", &[0]).unwrap();
     assert!(gm.get(&gf).is_some() && hm.get(&hf).is_some());
 }
+
+#[test]
+fn degenerate_requests_give_well_formed_functions() {
+    let m = module_of(&[("x", Type::f64(&[3])), ("i", Type::new(Elem::I64, vec![]))], |_, p| {
+        vec![p[0].sin(), p[1] + p[1]]
+    });
+    for mode in [Mode::Forward, Mode::Reverse] {
+        // Nothing to differentiate with respect to: no Jacobian blocks.
+        let (jm, jf) = ad::jacobian(&m, "f", &[], mode).unwrap();
+        verify_module(&jm).unwrap();
+        assert!(jm.get(&jf).unwrap().outputs().is_empty());
+    }
+    // No float output: the adjoint takes no cotangent and returns zeros.
+    let ints = module_of(&[("x", Type::f64(&[3]))], |_, p| vec![p[0].convert(Elem::I64)]);
+    let (vm, vf) = ad::vjp(&ints, "f", &[0]).unwrap();
+    verify_module(&vm).unwrap();
+    let v = vm.get(&vf).unwrap();
+    assert_eq!((v.params().len(), v.outputs().len()), (1, 2));
+    let (jm, jf) = ad::jacobian(&ints, "f", &[0], Mode::Reverse).unwrap();
+    verify_module(&jm).unwrap();
+    assert!(jm.get(&jf).unwrap().outputs().is_empty());
+}
