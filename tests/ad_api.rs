@@ -204,9 +204,10 @@ fn deep_graphs_do_not_recurse() {
 
 #[test]
 fn degenerate_requests_give_well_formed_functions() {
-    let m = module_of(&[("x", Type::f64(&[3])), ("i", Type::new(Elem::I64, vec![]))], |_, p| {
-        vec![p[0].sin(), p[1] + p[1]]
-    });
+    let m = module_of(
+        &[("x", Type::f64(&[3])), ("i", Type::new(Elem::I64, vec![]))],
+        |_, p| vec![p[0].sin(), p[1] + p[1]],
+    );
     for mode in [Mode::Forward, Mode::Reverse] {
         // Nothing to differentiate with respect to: no Jacobian blocks.
         let (jm, jf) = ad::jacobian(&m, "f", &[], mode).unwrap();
@@ -214,7 +215,9 @@ fn degenerate_requests_give_well_formed_functions() {
         assert!(jm.get(&jf).unwrap().outputs().is_empty());
     }
     // No float output: the adjoint takes no cotangent and returns zeros.
-    let ints = module_of(&[("x", Type::f64(&[3]))], |_, p| vec![p[0].convert(Elem::I64)]);
+    let ints = module_of(&[("x", Type::f64(&[3]))], |_, p| {
+        vec![p[0].convert(Elem::I64)]
+    });
     let (vm, vf) = ad::vjp(&ints, "f", &[0]).unwrap();
     verify_module(&vm).unwrap();
     let v = vm.get(&vf).unwrap();

@@ -140,6 +140,35 @@ fn reduce_prod_gradient_is_right_with_zeros() {
     });
     let x = tensor(Elem::F64, &[2, 3], vec![0.0, 2.0, 3.0, 1.0, -1.0, 4.0]);
     assert_eq!(grad_at(&m, &[0], &[x]), [[6.0, 0.0, 0.0, -4.0, 4.0, -1.0]]);
+    // Long groups (the scanned rule): one zero, two zeros, none.
+    let m = module_of(&[Type::f64(&[20])], |_, p| vec![p[0].reduce_prod(&[0])]);
+    let base: Vec<f64> = (0..20)
+        .map(|i| if i % 2 == 0 { 2.0 } else { 0.5 } * (1.0 + i as f64 / 64.0))
+        .collect();
+    let others = |x: &[f64], i: usize| -> f64 {
+        x.iter()
+            .enumerate()
+            .filter(|&(j, _)| j != i)
+            .map(|(_, v)| v)
+            .product()
+    };
+    for zeros in [vec![], vec![7], vec![0, 19]] {
+        let mut x = base.clone();
+        for &z in &zeros {
+            x[z] = 0.0;
+        }
+        let want: Vec<f64> = (0..20).map(|i| others(&x, i)).collect();
+        let got = grad_at(&m, &[0], &[vec(&x)]).remove(0);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() <= 1e-15 * w.abs().max(1.0),
+                "zeros {zeros:?}: {got:?} vs {want:?}"
+            );
+        }
+        if zeros.len() == 2 {
+            assert!(got.iter().all(|&g| g == 0.0));
+        }
+    }
     // The second derivative through the product of the others.
     let (hm, hf) = ad::hvp(
         &module_of(&[Type::f64(&[3])], |_, p| vec![p[0].reduce_prod(&[0])]),

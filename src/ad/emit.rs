@@ -391,7 +391,19 @@ impl<'c> Emitter<'c> {
         hi: Vec<Dim>,
         interior: Vec<u64>,
     ) -> Result<Value, AdError> {
-        let value = Scalar::from_f64(self.elem(x), 0.0);
+        self.pad(x, lo, hi, interior, 0.0)
+    }
+
+    /// Pads with the literal `value`.
+    pub fn pad(
+        &mut self,
+        x: Value,
+        lo: Vec<Dim>,
+        hi: Vec<Dim>,
+        interior: Vec<u64>,
+        value: f64,
+    ) -> Result<Value, AdError> {
+        let value = Scalar::from_f64(self.elem(x), value);
         self.push1(
             Op::Pad {
                 lo,

@@ -244,6 +244,15 @@ pub fn catalogue(elem: Elem) -> Vec<Case> {
         vec![(v(&["2", "n", "2"]), Any)],
         |_, p| vec![p[0].reduce_prod(&[0, 2])],
     ));
+    // Groups of 16 or more known elements take the scanned rule.
+    out.push(case("prod_scan", vec![(v(&["n", "20"]), Any)], |_, p| {
+        vec![p[0].reduce_prod(&[1])]
+    }));
+    out.push(case(
+        "prod_scan_axes",
+        vec![(v(&["4", "n", "5"]), Any)],
+        |_, p| vec![p[0].reduce_prod(&[0, 2])],
+    ));
     out.push(case("max0", vec![(v(&["n", "3"]), Distinct)], |_, p| {
         vec![p[0].reduce_max(&[0])]
     }));

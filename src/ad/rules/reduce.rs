@@ -4,9 +4,12 @@
 //! - `reduce_prod`: `∂y/∂xᵢ` is the product of the *other* elements of the
 //!   group, computed without division so it is right when elements are 0
 //!   (with one zero, only that element gets a non-zero derivative; with two,
-//!   none does). For a group of `N` elements the exclusive products come from
-//!   an `[N, N]` masked product (element `(i, j)` is `x_j`, or 1 on the
-//!   diagonal), reduced over `j`: `O(N²)` work and memory per group.
+//!   none does). For a group of a known size `N ≥ 16` it is the product of
+//!   the exclusive prefix and suffix products, each a log-depth scan of
+//!   shifted products (`2·⌈log₂ N⌉` multiplies of `N`-element arrays). For
+//!   a smaller or symbolic `N` (whose scan depth is unknown) it is an
+//!   `[N, N]` masked product (element `(i, j)` is `x_j`, or 1 on the
+//!   diagonal) reduced over `j`: `O(N²)` work and memory per group.
 //! - `reduce_max`, `reduce_min`: the derivative is shared equally among the
 //!   elements equal to the result (ties split the cotangent, as in JAX). A NaN
 //!   result matches no element, so its derivative is NaN (0/0).
@@ -63,13 +66,67 @@ fn exclusive_products(cx: &mut Emitter, x: Value, axes: &[usize]) -> Result<Valu
     let outer: Vec<Dim> = keep.iter().map(|&a| ty.shape.dims()[a].clone()).collect();
     let group: Vec<Dim> = axes.iter().map(|&a| ty.shape.dims()[a].clone()).collect();
     let n = Dim::product(&group)?;
-    let k = outer.len();
 
     let mut flat_shape = outer.clone();
     flat_shape.push(n.clone());
     let flat = cx.reshape(moved, Shape(flat_shape))?;
+    let excl = match n.known() {
+        Some(len) if len >= SCAN_FROM => scanned_exclusive(cx, flat, len)?,
+        _ => squared_exclusive(cx, flat, &outer, &n)?,
+    };
+
+    let mut grouped = outer;
+    grouped.extend(group);
+    let excl = cx.reshape(excl, Shape(grouped))?;
+    cx.transpose(excl, inverse(&perm))
+}
+
+/// Group sizes from which exclusive products are scanned rather than squared.
+const SCAN_FROM: i64 = 16;
+
+/// Exclusive products along the last axis (of known length `n`) as the
+/// product of exclusive prefix and suffix products.
+fn scanned_exclusive(cx: &mut Emitter, flat: Value, n: i64) -> Result<Value, AdError> {
+    let rank = cx.ty(flat).rank();
+    let last = rank - 1;
+    let at_last = |d: i64| {
+        let mut v = vec![Dim::ZERO; rank];
+        v[last] = Dim::Known(d);
+        v
+    };
+    // Inclusive scans: after the step with shift s, element i holds the
+    // product of the 2s elements ending (or starting) at i.
+    let mut prefix = flat;
+    let mut suffix = flat;
+    let mut s = 1;
+    while s < n {
+        let head = cx.slice_axis(prefix, last, Dim::ZERO, Dim::Known(n - s))?;
+        let shifted = cx.pad(head, at_last(s), at_last(0), vec![0; rank], 1.0)?;
+        prefix = cx.mul(prefix, shifted)?;
+        let tail = cx.slice_axis(suffix, last, Dim::Known(s), Dim::Known(n))?;
+        let shifted = cx.pad(tail, at_last(0), at_last(s), vec![0; rank], 1.0)?;
+        suffix = cx.mul(suffix, shifted)?;
+        s = s.saturating_mul(2);
+    }
+    // Exclusive: shift each by one, filling with 1.
+    let head = cx.slice_axis(prefix, last, Dim::ZERO, Dim::Known(n - 1))?;
+    let before = cx.pad(head, at_last(1), at_last(0), vec![0; rank], 1.0)?;
+    let tail = cx.slice_axis(suffix, last, Dim::ONE, Dim::Known(n))?;
+    let after = cx.pad(tail, at_last(0), at_last(1), vec![0; rank], 1.0)?;
+    cx.mul(before, after)
+}
+
+/// Exclusive products along the last axis (of length `n`, maybe symbolic)
+/// from an `[.., n, n]` product with 1 on the diagonal.
+fn squared_exclusive(
+    cx: &mut Emitter,
+    flat: Value,
+    outer: &[Dim],
+    n: &Dim,
+) -> Result<Value, AdError> {
+    let k = outer.len();
     // square[.., i, j] = flat[.., j]
-    let mut square_shape = outer.clone();
+    let mut square_shape = outer.to_vec();
     square_shape.extend([n.clone(), n.clone()]);
     let square_shape = Shape(square_shape);
     let dims: Vec<usize> = (0..k).chain([k + 1]).collect();
@@ -81,12 +138,7 @@ fn exclusive_products(cx: &mut Emitter, x: Value, axes: &[usize]) -> Result<Valu
     let diag = cx.broadcast(diag, square_shape, vec![k, k + 1])?;
     let one = cx.splat_like(square, 1.0)?;
     let others = cx.select(diag, one, square)?;
-    let excl = cx.reduce(ReduceOp::Prod, others, vec![k + 1])?;
-
-    let mut grouped = outer;
-    grouped.extend(group);
-    let excl = cx.reshape(excl, Shape(grouped))?;
-    cx.transpose(excl, inverse(&perm))
+    cx.reduce(ReduceOp::Prod, others, vec![k + 1])
 }
 
 /// JVP of `y = reduce(x)`.
