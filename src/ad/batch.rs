@@ -49,7 +49,7 @@ impl Ctx {
     /// Builds (or reuses) the batched version of `func`.
     pub(crate) fn vmap(&mut self, func: &str, spec: &VmapSpec) -> Result<Derived, AdError> {
         let key = format!(
-            "vmap:{func}:{:?}:{}:{}",
+            "vmap:{func:?}:{:?}:{}:{}",
             spec.batched, spec.size, spec.broadcast_outputs
         );
         if let Some(d) = self.memo(&key) {

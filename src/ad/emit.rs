@@ -36,7 +36,8 @@ pub(crate) struct Ctx {
     /// The source functions plus every function generated so far.
     pub module: Module,
     /// Derived functions by a key naming the transform, the source function
-    /// and the transform's parameters.
+    /// (quoted, so any function name gives an unambiguous key) and the
+    /// transform's parameters.
     memo: HashMap<String, Derived>,
 }
 

@@ -41,7 +41,7 @@ impl Ctx {
     /// Builds (or reuses) the tangent function of `func`.
     pub(crate) fn jvp(&mut self, func: &str, spec: &JvpSpec) -> Result<Derived, AdError> {
         let key = format!(
-            "jvp:{func}:{:?}:{:?}:{}:{}",
+            "jvp:{func:?}:{:?}:{:?}:{}:{}",
             spec.wrt, spec.outputs, spec.primal_outputs, spec.zeros
         );
         if let Some(d) = self.memo(&key) {

@@ -144,7 +144,7 @@ impl Ctx {
         };
         let batched = self.vmap(&swept.name, &spec)?;
 
-        let key = format!("{kind}:{func}:{wrt:?}");
+        let key = format!("{kind}:{func:?}:{wrt:?}");
         let mut cx = Emitter::new(self);
         let x: Vec<Value> = f
             .params()

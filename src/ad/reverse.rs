@@ -51,7 +51,10 @@ pub(crate) struct VjpSpec {
 impl Ctx {
     /// Builds (or reuses) the adjoint function of `func`.
     pub(crate) fn vjp(&mut self, func: &str, spec: &VjpSpec) -> Result<Derived, AdError> {
-        let key = format!("vjp:{func}:{:?}:{:?}:{}", spec.wrt, spec.seeds, spec.zeros);
+        let key = format!(
+            "vjp:{func:?}:{:?}:{:?}:{}",
+            spec.wrt, spec.seeds, spec.zeros
+        );
         if let Some(d) = self.memo(&key) {
             return Ok(d);
         }
