@@ -1,6 +1,6 @@
 //! Rules of the elementwise ops: unary, binary, compare, select, convert.
 //!
-//! An elementwise op's derivative is a pointwise factor (a [`Scale`]); the
+//! An elementwise op's derivative is a pointwise factor (a `Scale`); the
 //! JVP scales the operand's tangent by it and the VJP scales the result's
 //! cotangent by the same factor, so the two rules cannot disagree.
 //!

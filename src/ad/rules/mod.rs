@@ -1,5 +1,5 @@
 //! The derivative rules of every op, and the three dispatchers that pick
-//! them: [`jvp`] (forward), [`vjp`] (reverse) and [`batch`] (vmap).
+//! them: `jvp` (forward), `vjp` (reverse) and `batch` (vmap).
 //!
 //! Each dispatcher is one exhaustive `match` over [`Op`] with no `_ =>` arm,
 //! so adding an op makes the compiler ask for its rules. The rules of one op
@@ -29,11 +29,11 @@
 //!   stands in for the missing side.
 //! - A batched value has the batch axis first.
 
-pub(crate) mod control;
-pub(crate) mod elementwise;
-pub(crate) mod linalg;
-pub(crate) mod reduce;
-pub(crate) mod structural;
+pub mod control;
+pub mod elementwise;
+pub mod linalg;
+pub mod reduce;
+pub mod structural;
 
 use super::AdError;
 use super::emit::Emitter;
