@@ -36,10 +36,24 @@
 //! - The output is not simplified: it is full of `x * 1` and dead primal
 //!   nodes, which `opt` removes.
 //!
-//! The derivative rules of every op, and their conventions at kinks (abs at
-//! 0, ties of max/min, `pow` at 0, `sqrt` at 0, ...) are documented in
-//! [`rules`] and its files. `scan` and `while` report
-//! [`AdError::Unsupported`].
+//! The derivative rules of every op are in [`rules`], one file per family
+//! with each op's JVP, VJP and batching rule side by side. Their fixed
+//! conventions where the derivative is not classical (details in
+//! [`rules::elementwise`] and [`rules::reduce`]):
+//! - `abs'(0) = 0`; `sqrt'(0) = +inf`; `floor`, `ceil`, `round`, `sign`,
+//!   comparisons and integer ops have derivative 0 everywhere;
+//! - binary `max`/`min` at a tie give ½ to each operand; `reduce_max`/
+//!   `reduce_min` share the cotangent equally among the tied elements;
+//! - `∂(x^y)/∂x = y·x^(y−1)` but 0 where `y == 0`; `∂(x^y)/∂y = log(x)·x^y`
+//!   but 0 where `x == 0`;
+//! - `reduce_prod` uses products of the other elements (exact with zeros);
+//! - `select` differentiates the branch taken; `convert` passes derivatives
+//!   between float types and stops them at `i64`/`bool`;
+//! - `atan2` at the origin gives NaN.
+//!
+//! `scan` and `while` report [`AdError::Unsupported`] when a derivative
+//! flows through them (see [`rules::control`] for how their rules slot in);
+//! loops that do not depend on the differentiated parameters are copied.
 //!
 //! ```
 //! use adjit::ad;
