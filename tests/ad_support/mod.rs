@@ -316,6 +316,26 @@ pub fn catalogue(elem: Elem) -> Vec<Case> {
         },
     ));
     out.push(case(
+        "concat_some_active",
+        vec![(v(&["n", "2"]), Any), (v(&["1", "2"]), Any)],
+        |g, p| {
+            let k = g
+                .constant(&[1.0, 2.0, 3.0, 4.0], [2, 2])
+                .convert(p[0].elem());
+            let c = g.concat(&[p[0], k, p[1], k], 0);
+            vec![c.sin()]
+        },
+    ));
+    out.push(case(
+        "select_one_branch",
+        vec![(v(&["n"]), Any), (v(&["n"]), Apart(0))],
+        |g, p| {
+            let k = g.full(Scalar::from_f64(p[0].elem(), 0.25), p[0].shape());
+            let c = p[0].gt(p[1]);
+            vec![g.select(c, p[0].exp(), k), g.select(c, k, p[1] * p[1])]
+        },
+    ));
+    out.push(case(
         "gather",
         vec![
             (v(&["n", "3"]), Any),
