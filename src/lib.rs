@@ -8,6 +8,7 @@
 pub use adjit_ir as ir;
 
 pub mod ad;
+pub mod jit;
 pub mod tape;
 pub mod workloads;
 
