@@ -2390,3 +2390,99 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// On the output of automatic differentiation.
+// ---------------------------------------------------------------------------
+
+/// The indices of the float parameters of a function.
+fn float_params(f: &Function) -> Vec<usize> {
+    f.param_types()
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.elem.is_float())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Optimises a derived module at its entry, checks it, and returns the node
+/// counts of the entry's reachable functions before and after.
+fn optimise_derived(m: &Module, entry: &str, inputs: &[Vec<Tensor>]) -> (usize, usize) {
+    verify_module(m).unwrap();
+    let out = opt::optimize_with(m, entry, &Options::default()).unwrap();
+    verify_module(&out.module).unwrap();
+    for inputs in inputs {
+        assert_same_results(m, &out.module, entry, inputs);
+    }
+    out.stats.totals()
+}
+
+#[test]
+fn derivatives_of_the_bundled_programs_shrink_and_stay_exact() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/programs");
+    let mut report = String::new();
+    let (mut all_before, mut all_after) = (0, 0);
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "adj"))
+        .collect();
+    paths.sort();
+    for path in paths {
+        let source = std::fs::read_to_string(&path).unwrap();
+        let (m, _) = parse_module(&source).unwrap();
+        let f = m.last().unwrap();
+        let wrt = float_params(f);
+        let name = path.file_stem().unwrap().to_string_lossy().to_string();
+        let scalar = f.outputs().last().is_some_and(|&o| f.ty(o).is_scalar());
+        let mut derived = vec![("vjp", adjit::vjp(&m, f.name(), &wrt))];
+        if scalar {
+            derived.push(("grad", adjit::grad(&m, f.name(), &wrt)));
+            derived.push(("hvp", adjit::hvp(&m, f.name(), &wrt)));
+        }
+        for (kind, d) in derived {
+            let (dm, entry) = match d {
+                Ok(d) => d,
+                // A limitation of the transform, not of the optimiser.
+                Err(e) if e.to_string().contains("not supported") => {
+                    report += &format!("{name:>8} {kind:<5} ({e})\n");
+                    continue;
+                }
+                Err(e) => panic!("{name} {kind}: {e}"),
+            };
+            let g = dm.get(&entry).unwrap();
+            let inputs: Vec<Vec<Tensor>> = (0..2).map(|s| program_inputs(g, s)).collect();
+            let (before, after) = optimise_derived(&dm, &entry, &inputs);
+            report += &format!("{name:>8} {kind:<5} {before:>5} -> {after:>5}\n");
+            all_before += before;
+            all_after += after;
+        }
+    }
+    if std::env::var_os("OPT_REPORT").is_some() {
+        eprint!("{report}");
+    }
+    assert!(all_after < all_before, "{report}");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    #[test]
+    fn derivatives_of_generated_modules_optimise_exactly(
+        seed in any::<u64>(),
+        nodes in 5usize..40,
+        input_seed in any::<u64>(),
+    ) {
+        let cfg = GenConfig { nodes, ..GenConfig::default() };
+        let m = random_module(seed, &cfg);
+        let f = m.last().unwrap();
+        let wrt = float_params(f);
+        let Ok((dm, entry)) = adjit::vjp(&m, f.name(), &wrt) else {
+            return Ok(());
+        };
+        let d = dm.get(&entry).unwrap();
+        let (before, after) =
+            optimise_derived(&dm, &entry, &[program_inputs(d, input_seed)]);
+        prop_assert!(after <= before);
+    }
+}
