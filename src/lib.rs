@@ -6,3 +6,5 @@
 #![deny(missing_docs)]
 
 pub use adjit_ir as ir;
+
+pub mod jit;
