@@ -16,9 +16,11 @@
 
 pub mod builder;
 pub mod dim;
+pub mod dot;
 pub mod function;
 pub mod graph;
 pub mod instantiate;
+pub mod interp;
 pub mod op;
 pub mod tensor;
 pub mod types;
@@ -30,6 +32,7 @@ pub use dim::{Dim, SizeVar};
 pub use function::{Function, Module, Node, NodeId, Value, ValueData, ValueDef};
 pub use graph::{BuildError, BuildErrors, Graph, Operand, Var};
 pub use instantiate::{InstantiateError, instantiate};
+pub use interp::{EvalError, Interpreter, Limits};
 pub use op::{BinaryOp, CmpOp, ConstData, FuncName, Op, ReduceOp, Scalar, SliceRange, UnaryOp};
 pub use tensor::{Data, Tensor, TensorError};
 pub use types::{Elem, Shape, Type};
