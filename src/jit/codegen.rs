@@ -37,7 +37,7 @@ use super::lower::{self, constant, lane_ty, scalar_ty};
 use super::options::{OptLevel, Options};
 use super::plan::{Plan, Step, Storage, identity};
 use super::runtime;
-use super::transcend::MathCtx;
+use super::transcend::{self, MathCtx, MathFn};
 use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar};
 use cranelift_codegen::Context;
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
@@ -256,6 +256,15 @@ fn disassembly(code: &cranelift_codegen::CompiledCode, _module: &JITModule) -> S
     code.vcode.clone().unwrap_or_default()
 }
 
+/// The transcendental function an op computes, if any.
+fn transcendental(op: &Op) -> Option<MathFn> {
+    match op {
+        Op::Unary(u) => transcend::of_unary(*u),
+        Op::Binary(b) => transcend::of_binary(*b),
+        _ => None,
+    }
+}
+
 /// A buffer base: a value's storage or an output buffer.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 enum Base {
@@ -441,10 +450,15 @@ impl<'p> Emit<'_, '_, 'p> {
         }
         let arg_elem = node.args.first().map(|&a| self.flat.val(a).elem);
         let Emit { fb, math, .. } = self;
+        if let Some(f) = transcendental(&node.op) {
+            let x = transcend::emit(fb, None, math, f, elem, 1, &args)?;
+            self.define_scalar(v, x);
+            return Ok(());
+        }
         let mut pos = fb.cursor();
         let x = match &node.op {
-            Op::Unary(u) => lower::unary(&mut pos, math, *u, elem, 1, args[0])?,
-            Op::Binary(b) => lower::binary(&mut pos, math, *b, elem, 1, args[0], args[1])?,
+            Op::Unary(u) => lower::unary(&mut pos, *u, elem, 1, args[0])?,
+            Op::Binary(b) => lower::binary(&mut pos, *b, elem, args[0], args[1])?,
             Op::Compare(c) => {
                 lower::compare(&mut pos, *c, arg_elem.unwrap_or(elem), 1, args[0], args[1])
             }
@@ -713,13 +727,17 @@ impl<'p> Emit<'_, '_, 'p> {
             while b > 0 && loop_reduced(b - 1) {
                 b -= 1;
             }
-            let block = if nloops == 0 || b < nloops {
+            let mut block = if nloops == 0 || b < nloops {
                 Some(b)
             } else {
                 None
             };
             let is_buffer = self.fusion.class[result as usize] == Class::Buffer;
             let outer_reduced = (0..block.unwrap_or(nloops)).any(loop_reduced);
+            if k.sched.strict && outer_reduced {
+                // Partial results combined into the buffer would reassociate.
+                block = None;
+            }
             let fill = is_buffer && (block.is_none() || outer_reduced || empty);
             if fill {
                 let len = self.flat.val(result).len;
@@ -1255,10 +1273,15 @@ impl<'p> Emit<'_, '_, 'p> {
                 let arg_elem = self.flat.val(args[0].0).elem;
                 let op = &self.flat.node_of(v).ok_or_else(|| internal("node"))?.op;
                 let Emit { fb, math, .. } = self;
+                if let Some(f) = transcendental(op) {
+                    let x = transcend::emit(fb, anchor, math, f, elem, lanes, &xs)?;
+                    self.ks.memo.insert((v, map), (x, lvl));
+                    return Ok((x, lvl));
+                }
                 let mut pos = cursor(fb, anchor);
                 match op {
-                    Op::Unary(u) => lower::unary(&mut pos, math, *u, elem, lanes, xs[0])?,
-                    Op::Binary(b) => lower::binary(&mut pos, math, *b, elem, lanes, xs[0], xs[1])?,
+                    Op::Unary(u) => lower::unary(&mut pos, *u, elem, lanes, xs[0])?,
+                    Op::Binary(b) => lower::binary(&mut pos, *b, elem, xs[0], xs[1])?,
                     Op::Compare(c) => lower::compare(&mut pos, *c, arg_elem, lanes, xs[0], xs[1]),
                     Op::Select => lower::select(&mut pos, elem, lanes, xs[0], xs[1], xs[2]),
                     Op::Convert { elem: to } => {

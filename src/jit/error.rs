@@ -37,6 +37,15 @@ pub enum CompileError {
         /// Why.
         reason: String,
     },
+    /// The program fails on every input (for example a `gather` from an
+    /// empty axis into a non-empty result, which the interpreter rejects).
+    #[error("@{func}: {message}")]
+    Invalid {
+        /// The function.
+        func: String,
+        /// What fails.
+        message: String,
+    },
     /// A size does not fit the target (element counts or byte sizes
     /// overflowing the address space).
     #[error("@{func}: {what} is too large for this target")]

@@ -141,6 +141,7 @@ fn inline(
             op => {
                 let r = node.results[0];
                 let (elem, shape, len) = concrete(f.name(), f, r)?;
+                check_empty_axis(flat, f, op, &ins, len, r)?;
                 let n = flat.nodes.len();
                 flat.vals.push(FVal {
                     elem,
@@ -188,6 +189,31 @@ fn concrete(
         return Err(too_large());
     }
     Ok((ty.elem, shape, len))
+}
+
+/// `gather` from, and `scatter_add` into, an axis of size 0 fail at run time
+/// unless there is nothing to move (the interpreter's rule); with static
+/// shapes that is known now.
+fn check_empty_axis(
+    flat: &Flat,
+    f: &Function,
+    op: &Op,
+    ins: &[Vid],
+    len: usize,
+    r: adjit_ir::Value,
+) -> Result<(), CompileError> {
+    let empty_source = match op {
+        Op::Gather { axis } => flat.val(ins[0]).shape[*axis] == 0 && len > 0,
+        Op::ScatterAdd { size, .. } => size.known() == Some(0) && flat.val(ins[0]).len > 0,
+        _ => false,
+    };
+    if empty_source {
+        return Err(CompileError::Invalid {
+            func: f.name().to_string(),
+            message: format!("%{}: `{}` on an axis of size 0", f.value_name(r), op.name()),
+        });
+    }
+    Ok(())
 }
 
 fn mark_live(flat: &mut Flat) {

@@ -159,7 +159,8 @@ fn fusible(flat: &Flat, op: &Op, args: &[Vid]) -> bool {
 pub(crate) fn use_gemm(elem: Elem, a: &[usize], b: &[usize], opts: &Options) -> bool {
     let r = a.len();
     let (m, k, n) = (a[r - 2], a[r - 1], b[r - 1]);
-    elem.is_float()
+    !opts.strict_order
+        && elem.is_float()
         && m > 1
         && n > 1
         && k > 0

@@ -34,6 +34,7 @@
 use super::error::CompileError;
 use super::flat::{Flat, Vid};
 use super::fusion::{Class, Fusion, is_unit_reshape};
+use super::options::Options;
 use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar};
 use std::collections::HashMap;
 
@@ -255,6 +256,8 @@ pub(crate) struct Schedule {
     pub width: usize,
     /// Vectors per iteration of the innermost loop.
     pub unroll: usize,
+    /// Reductions fold in the interpreter's order.
+    pub strict: bool,
 }
 
 /// A loop nest.
@@ -693,7 +696,7 @@ impl Kernel {
     }
 
     /// Analyses every root and chooses the schedule.
-    pub fn analyse(&mut self, flat: &Flat, fusion: &Fusion, vectorize: bool) {
+    pub fn analyse(&mut self, flat: &Flat, fusion: &Fusion, opts: &Options) {
         let nlog = self.nlog();
         let id = self.maps.identity(nlog);
         let roots = self.roots.clone();
@@ -729,7 +732,8 @@ impl Kernel {
             b.sort_unstable();
             b.dedup();
         }
-        self.schedule(flat, vectorize);
+        let strict = opts.strict_order && self.roots.iter().any(|r| r.reduce_op().is_some());
+        self.schedule(flat, opts.vectorize && !strict, strict);
     }
 
     /// The maps of the two operands of an inline matmul over `[B.., m, n, k]`.
@@ -810,7 +814,7 @@ impl Kernel {
             .collect()
     }
 
-    fn schedule(&mut self, flat: &Flat, vectorize: bool) {
+    fn schedule(&mut self, flat: &Flat, vectorize: bool, strict: bool) {
         let nlog = self.nlog();
         let dests = self.dest_addrs();
         let live_axes: Vec<usize> = (0..nlog).filter(|&a| self.space[a] > 1).collect();
@@ -836,7 +840,11 @@ impl Kernel {
             }
             (contiguous - strided, -strided, k)
         };
-        let inner = live_axes.iter().copied().max_by_key(|&k| score(k));
+        let inner = if strict {
+            live_axes.last().copied()
+        } else {
+            live_axes.iter().copied().max_by_key(|&k| score(k))
+        };
         let mut order: Vec<usize> = live_axes
             .iter()
             .copied()
@@ -933,7 +941,9 @@ impl Kernel {
             }
         }
         let body = self.facts.len();
-        let unroll = if body <= 24 {
+        let unroll = if strict {
+            1
+        } else if body <= 24 {
             4
         } else if body <= 64 {
             2
@@ -945,6 +955,7 @@ impl Kernel {
             axis_loop,
             width,
             unroll,
+            strict,
         };
     }
 

@@ -14,7 +14,6 @@
 //! and `i64::MIN / -1` wraps, without trapping.
 
 use super::error::CompileError;
-use super::transcend::{MathCtx, MathFn, emit as emit_math};
 use adjit_ir::{BinaryOp, CmpOp, Elem, ReduceOp, Scalar, UnaryOp};
 use cranelift_codegen::cursor::FuncCursor;
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
@@ -101,45 +100,26 @@ fn as_mask(pos: &mut FuncCursor, x: Value, lanes: usize) -> Value {
 
 /// `x` with the sign of `s` (floats).
 fn copysign(pos: &mut FuncCursor, elem: Elem, lanes: usize, x: Value, s: Value) -> Value {
-    let _ = (elem, lanes);
-    pos.ins().fcopysign(x, s)
+    if lanes == 1 {
+        return pos.ins().fcopysign(x, s);
+    }
+    // No vector `fcopysign` on x86-64: splice the sign bit in.
+    let sign = constant(pos, Scalar::from_f64(elem, -0.0), lanes);
+    let sbits = pos.ins().band(s, sign);
+    let magnitude = pos.ins().band_not(x, sign);
+    pos.ins().bor(magnitude, sbits)
 }
 
-/// Lowers a unary op.
+/// Lowers a unary op that is not transcendental (those go through
+/// [`super::transcend::emit`]).
 pub(crate) fn unary(
     pos: &mut FuncCursor,
-    math: &mut MathCtx,
     op: UnaryOp,
     elem: Elem,
     lanes: usize,
     x: Value,
 ) -> R<Value> {
     let float = elem.is_float();
-    let math_fn = |f: MathFn| Some(f);
-    let transcendental = match op {
-        UnaryOp::Exp => math_fn(MathFn::Exp),
-        UnaryOp::Log => math_fn(MathFn::Log),
-        UnaryOp::Log1p => math_fn(MathFn::Log1p),
-        UnaryOp::Expm1 => math_fn(MathFn::Expm1),
-        UnaryOp::Sin => math_fn(MathFn::Sin),
-        UnaryOp::Cos => math_fn(MathFn::Cos),
-        UnaryOp::Tan => math_fn(MathFn::Tan),
-        UnaryOp::Tanh => math_fn(MathFn::Tanh),
-        UnaryOp::Sigmoid => math_fn(MathFn::Sigmoid),
-        UnaryOp::Erf => math_fn(MathFn::Erf),
-        UnaryOp::Neg
-        | UnaryOp::Abs
-        | UnaryOp::Sqrt
-        | UnaryOp::Recip
-        | UnaryOp::Floor
-        | UnaryOp::Ceil
-        | UnaryOp::Round
-        | UnaryOp::Sign
-        | UnaryOp::Not => None,
-    };
-    if let Some(f) = transcendental {
-        return emit_math(pos, math, f, elem, lanes, &[x]);
-    }
     Ok(match op {
         UnaryOp::Neg if float => pos.ins().fneg(x),
         UnaryOp::Neg => pos.ins().ineg(x),
@@ -192,17 +172,21 @@ pub(crate) fn unary(
         | UnaryOp::Tan
         | UnaryOp::Tanh
         | UnaryOp::Sigmoid
-        | UnaryOp::Erf => unreachable!("handled above"),
+        | UnaryOp::Erf => {
+            return Err(CompileError::Codegen(format!(
+                "internal: `{}` must be lowered as a transcendental",
+                op.name()
+            )));
+        }
     })
 }
 
-/// Lowers a binary op.
+/// Lowers a binary op that is not transcendental (those go through
+/// [`super::transcend::emit`]).
 pub(crate) fn binary(
     pos: &mut FuncCursor,
-    math: &mut MathCtx,
     op: BinaryOp,
     elem: Elem,
-    lanes: usize,
     a: Value,
     b: Value,
 ) -> R<Value> {
@@ -228,8 +212,12 @@ pub(crate) fn binary(
             let zero = pos.ins().iconst(types::I64, 0);
             pos.ins().select(is_zero, zero, q)
         }
-        BinaryOp::Pow => return emit_math(pos, math, MathFn::Pow, elem, lanes, &[a, b]),
-        BinaryOp::Atan2 => return emit_math(pos, math, MathFn::Atan2, elem, lanes, &[a, b]),
+        BinaryOp::Pow | BinaryOp::Atan2 => {
+            return Err(CompileError::Codegen(format!(
+                "internal: `{}` must be lowered as a transcendental",
+                op.name()
+            )));
+        }
         BinaryOp::Min if float => pos.ins().fmin(a, b),
         BinaryOp::Min => pos.ins().smin(a, b),
         BinaryOp::Max if float => pos.ins().fmax(a, b),
@@ -305,11 +293,7 @@ pub(crate) fn convert(pos: &mut FuncCursor, from: Elem, to: Elem, lanes: usize, 
         (Elem::F32, Elem::F64) => pos.ins().fpromote(types::F64, x),
         (Elem::F64 | Elem::F32, Elem::I64) => pos.ins().fcvt_to_sint_sat(types::I64, x),
         (Elem::I64, Elem::F64) => pos.ins().fcvt_from_sint(types::F64, x),
-        (Elem::I64, Elem::F32) => {
-            // As the interpreter: through f64.
-            let d = pos.ins().fcvt_from_sint(types::F64, x);
-            pos.ins().fdemote(types::F32, d)
-        }
+        (Elem::I64, Elem::F32) => pos.ins().fcvt_from_sint(types::F32, x),
         (Elem::F64 | Elem::F32, Elem::Bool) => {
             let zero = constant(pos, Scalar::from_f64(from, 0.0), lanes);
             compare(pos, CmpOp::Ne, from, lanes, x, zero)

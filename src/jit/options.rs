@@ -32,6 +32,11 @@ pub struct Options {
     pub fusion: bool,
     /// Vectorise loops (`f64x2`, `f32x4`). Off generates scalar loops only.
     pub vectorize: bool,
+    /// Reductions and matrix products fold their terms in the interpreter's
+    /// order (one accumulator, row-major, no GEMM library), so results are
+    /// bit-identical to the interpreter's, at a cost in speed. Off by
+    /// default: reductions are reassociated (see the module docs).
+    pub strict_order: bool,
     /// Split generated code into Cranelift functions of about this many
     /// instructions (register allocation is superlinear in function size).
     pub max_function_insts: usize,
@@ -49,6 +54,7 @@ impl Default for Options {
             keep_disasm: false,
             fusion: true,
             vectorize: true,
+            strict_order: false,
             max_function_insts: 3000,
             gemm_min_flops: 16 * 16 * 16,
         }

@@ -314,7 +314,7 @@ pub(crate) fn plan(
     // Analyse kernels (schedules, leaves).
     for s in &mut steps {
         if let Step::Kernel(k) = s {
-            k.analyse(flat, fusion, opts.vectorize);
+            k.analyse(flat, fusion, opts);
         }
     }
 

@@ -9,10 +9,11 @@
 
 use super::error::CompileError;
 use super::runtime;
-use adjit_ir::Elem;
-use cranelift_codegen::cursor::FuncCursor;
-use cranelift_codegen::ir::{AbiParam, FuncRef, InstBuilder, Signature, Value};
+use adjit_ir::{BinaryOp, Elem, UnaryOp};
+use cranelift_codegen::cursor::{Cursor, FuncCursor};
+use cranelift_codegen::ir::{AbiParam, Block, FuncRef, InstBuilder, Signature, Value};
 use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::FunctionBuilder;
 use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::HashMap;
@@ -32,6 +33,47 @@ pub(crate) enum MathFn {
     Erf,
     Pow,
     Atan2,
+}
+
+/// The transcendental function an elementwise op is, if any.
+pub(crate) fn of_unary(op: UnaryOp) -> Option<MathFn> {
+    match op {
+        UnaryOp::Exp => Some(MathFn::Exp),
+        UnaryOp::Log => Some(MathFn::Log),
+        UnaryOp::Log1p => Some(MathFn::Log1p),
+        UnaryOp::Expm1 => Some(MathFn::Expm1),
+        UnaryOp::Sin => Some(MathFn::Sin),
+        UnaryOp::Cos => Some(MathFn::Cos),
+        UnaryOp::Tan => Some(MathFn::Tan),
+        UnaryOp::Tanh => Some(MathFn::Tanh),
+        UnaryOp::Sigmoid => Some(MathFn::Sigmoid),
+        UnaryOp::Erf => Some(MathFn::Erf),
+        UnaryOp::Neg
+        | UnaryOp::Abs
+        | UnaryOp::Sqrt
+        | UnaryOp::Recip
+        | UnaryOp::Floor
+        | UnaryOp::Ceil
+        | UnaryOp::Round
+        | UnaryOp::Sign
+        | UnaryOp::Not => None,
+    }
+}
+
+/// The transcendental function a binary op is, if any.
+pub(crate) fn of_binary(op: BinaryOp) -> Option<MathFn> {
+    match op {
+        BinaryOp::Pow => Some(MathFn::Pow),
+        BinaryOp::Atan2 => Some(MathFn::Atan2),
+        BinaryOp::Add
+        | BinaryOp::Sub
+        | BinaryOp::Mul
+        | BinaryOp::Div
+        | BinaryOp::Min
+        | BinaryOp::Max
+        | BinaryOp::And
+        | BinaryOp::Or => None,
+    }
 }
 
 impl MathFn {
@@ -103,15 +145,23 @@ impl MathCtx<'_> {
     }
 }
 
-/// Emits `f(args)` on `lanes` lanes of `elem` (a float type).
+/// Emits `f(args)` on `lanes` lanes of `elem` (a float type), at the end of
+/// `anchor` (before its terminator if it is closed) or, with `None`, at the
+/// builder's current position.
 pub(crate) fn emit(
-    pos: &mut FuncCursor,
+    fb: &mut FunctionBuilder,
+    anchor: Option<Block>,
     ctx: &mut MathCtx,
     f: MathFn,
     elem: Elem,
     lanes: usize,
     args: &[Value],
 ) -> Result<Value, CompileError> {
+    let mut pos = match anchor {
+        Some(b) if Some(b) != fb.current_block() => FuncCursor::new(fb.func).at_last_inst(b),
+        _ => fb.cursor(),
+    };
+    let pos = &mut pos;
     let r = ctx.func_ref(pos, f, elem)?;
     if lanes == 1 {
         let call = pos.ins().call(r, args);
