@@ -8,3 +8,10 @@
 pub use adjit_ir as ir;
 
 pub mod jit;
+pub mod tape;
+pub mod workloads;
+
+/// The README's examples, compiled and run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

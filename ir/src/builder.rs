@@ -148,12 +148,13 @@ impl FunctionBuilder {
     }
 
     /// Renames a value; the name is made unique (a suffix is added if taken).
-    /// Returns the name given.
+    /// The old name becomes free again. Returns the name given.
     pub fn set_name(&mut self, v: Value, name: &str) -> Arc<str> {
         let current = self.f.values[v.index()].name.clone();
         if &*current == name {
             return current;
         }
+        self.names.used.remove(&current);
         let fresh = self.names.fresh(name);
         self.f.values[v.index()].name = fresh.clone();
         fresh

@@ -11,12 +11,21 @@
 //!   polynomial with no variable is stored as [`Dim::Known`]. Hence structural
 //!   equality is polynomial equality.
 //! - Arithmetic is checked: an overflowing coefficient is an error, never a wrap.
+//!   So is a product past the size bounds [`MAX_DEGREE`] and [`MAX_TERM_PRODUCTS`],
+//!   which keep the work and memory of every operation small whatever the input
+//!   (repeated substitution could otherwise square a polynomial at each step).
 //! - A `Dim` may be negative while symbolic (`n-1` with `n = 0`); evaluation
 //!   reports a negative size as an error.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
+
+/// The largest total degree of a term (`n*n*m` has degree 3).
+pub const MAX_DEGREE: u32 = 64;
+
+/// The most term-by-term products one multiplication may form.
+pub const MAX_TERM_PRODUCTS: usize = 4096;
 
 /// A size variable's name (an identifier such as `n`).
 pub type SizeVar = Arc<str>;
@@ -46,12 +55,16 @@ impl Monomial {
     fn degree(&self) -> u32 {
         self.0.iter().map(|(_, p)| p).sum()
     }
-    fn mul(&self, other: &Monomial) -> Monomial {
+    /// The product, or `None` past [`MAX_DEGREE`].
+    fn mul(&self, other: &Monomial) -> Option<Monomial> {
+        if self.degree().checked_add(other.degree())? > MAX_DEGREE {
+            return None;
+        }
         let mut map: BTreeMap<SizeVar, u32> = BTreeMap::new();
         for (v, p) in self.0.iter().chain(other.0.iter()) {
             *map.entry(v.clone()).or_insert(0) += p;
         }
-        Monomial(map.into_iter().collect())
+        Some(Monomial(map.into_iter().collect()))
     }
 }
 
@@ -176,10 +189,15 @@ impl Dim {
         if let (Some(a), Some(b)) = (self.known(), other.known()) {
             return a.checked_mul(b).map(Dim::Known).ok_or(DimOverflow);
         }
+        let (ta, tb) = (self.terms(), other.terms());
+        if ta.len().saturating_mul(tb.len()) > MAX_TERM_PRODUCTS {
+            return Err(DimOverflow);
+        }
         let mut out = Vec::new();
-        for (ma, ca) in self.terms() {
-            for (mb, cb) in other.terms() {
-                out.push((ma.mul(&mb), ca.checked_mul(cb).ok_or(DimOverflow)?));
+        for (ma, ca) in &ta {
+            for (mb, cb) in &tb {
+                let m = ma.mul(mb).ok_or(DimOverflow)?;
+                out.push((m, ca.checked_mul(*cb).ok_or(DimOverflow)?));
             }
         }
         Dim::from_terms(out)
@@ -369,6 +387,38 @@ mod tests {
             big.eval(&|_| Some(3)),
             Err(DimEvalError::Overflow(_))
         ));
+    }
+
+    #[test]
+    fn products_are_bounded() {
+        let mut d = n();
+        for _ in 0..MAX_DEGREE - 1 {
+            d = d.checked_mul(&n()).unwrap();
+        }
+        assert_eq!(d.checked_mul(&n()), Err(DimOverflow));
+        // Squaring by substitution stops at the degree bound.
+        let mut map = HashMap::new();
+        map.insert(SizeVar::from("n"), n().checked_mul(&n()).unwrap());
+        let mut e = n();
+        let mut steps = 0;
+        while let Ok(next) = e.substitute(&map) {
+            e = next;
+            steps += 1;
+        }
+        assert_eq!(steps, 6);
+        // Many-term products are refused before they are formed.
+        let vars = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let sum = vars
+            .iter()
+            .try_fold(Dim::ONE, |acc, v| acc.checked_add(&Dim::var(v)))
+            .unwrap();
+        let mut p = sum.clone();
+        let mut ok = 0;
+        while let Ok(next) = p.checked_mul(&sum) {
+            p = next;
+            ok += 1;
+        }
+        assert!((1..10).contains(&ok), "{ok}");
     }
 
     #[test]

@@ -23,6 +23,9 @@ pub mod instantiate;
 pub mod interp;
 pub mod op;
 pub mod tensor;
+#[cfg(feature = "testgen")]
+pub mod testgen;
+pub mod text;
 pub mod types;
 pub mod typing;
 pub mod verify;
@@ -35,6 +38,9 @@ pub use instantiate::{InstantiateError, instantiate};
 pub use interp::{EvalError, Interpreter, Limits};
 pub use op::{BinaryOp, CmpOp, ConstData, FuncName, Op, ReduceOp, Scalar, SliceRange, UnaryOp};
 pub use tensor::{Data, Tensor, TensorError};
+pub use text::{
+    ParseError, ParseErrors, SourceMap, parse_function, parse_module, print_function, print_module,
+};
 pub use types::{Elem, Shape, Type};
 pub use typing::TypeError;
 pub use verify::{VerifyError, VerifyErrors, verify_function, verify_module};

@@ -334,7 +334,7 @@ pub fn infer(op: &Op, args: &[&Type], sigs: &dyn Signatures) -> Result<Vec<Type>
                     };
                     let gaps = i64::try_from(interior[axis])
                         .ok()
-                        .and_then(|i| i.checked_mul((k - 1).max(0)))
+                        .and_then(|i| i.checked_mul(k.saturating_sub(1).max(0)))
                         .ok_or_else(|| overflow(DimOverflow))?;
                     out = out.checked_add(&Dim::Known(gaps)).map_err(overflow)?;
                 }
@@ -365,9 +365,10 @@ pub fn infer(op: &Op, args: &[&Type], sigs: &dyn Signatures) -> Result<Vec<Type>
             if !upd.elem.is_numeric() {
                 return Err(err(format!("updates must be numeric, got {upd}")));
             }
-            let tail = upd.rank().checked_sub(axis + idx.rank());
-            let matches =
-                tail.is_some() && upd.shape.0[*axis..axis + idx.rank()] == idx.shape.0[..];
+            let end = axis
+                .checked_add(idx.rank())
+                .filter(|&end| end <= upd.rank());
+            let matches = end.is_some_and(|end| upd.shape.0[*axis..end] == idx.shape.0[..]);
             if !matches {
                 return Err(err(format!(
                     "updates {upd} must have the indices' shape {} at axis {axis}",

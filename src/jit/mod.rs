@@ -54,6 +54,7 @@
 
 mod codegen;
 mod compiled;
+pub mod math;
 mod error;
 mod flat;
 mod fusion;

@@ -1,5 +1,195 @@
-//! The `adjit` command-line tool.
+//! The `adjit` command-line tool: check, print, evaluate, differentiate,
+//! compile and benchmark programs in adjit's text format.
+
+mod error;
+mod inputs;
+mod npy;
+mod program;
+mod show;
+
+use clap::{Args, Parser, Subcommand};
+use error::CliError;
+use std::path::{Path, PathBuf};
+
+/// adjit compiles differentiable computation graphs to native code.
+#[derive(Parser)]
+#[command(name = "adjit", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and verify programs; exit 0, or 1 with every diagnostic.
+    Check {
+        /// The program files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print a function in canonical text form.
+    Print {
+        /// The program file.
+        file: PathBuf,
+        #[command(flatten)]
+        select: Select,
+    },
+    /// Evaluate a function on the given inputs.
+    Eval {
+        /// The program file.
+        file: PathBuf,
+        #[command(flatten)]
+        select: Select,
+        /// An input: NAME=VALUE (a number, a list `1,2,3`, or a path to an .npy file).
+        #[arg(long = "in", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        /// Write every array result as NAME.npy into this directory.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+    /// Print the graph in Graphviz DOT.
+    Dot {
+        /// The program file.
+        file: PathBuf,
+        #[command(flatten)]
+        select: Select,
+    },
+}
+
+/// Which function of a file.
+#[derive(Args)]
+struct Select {
+    /// The function (default: the last one in the file).
+    #[arg(long, value_name = "NAME")]
+    func: Option<String>,
+}
 
 fn main() {
-    println!("adjit");
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => demo(),
+        Some(Command::Check { files }) => check(&files),
+        Some(Command::Print { file, select }) => print(&file, &select),
+        Some(Command::Eval {
+            file,
+            select,
+            inputs,
+            out,
+        }) => eval(&file, &select, &inputs, out.as_deref()),
+        Some(Command::Dot { file, select }) => dot(&file, &select),
+    };
+    if let Err(e) = result {
+        eprintln!("{e}");
+        std::process::exit(e.exit_code());
+    }
+}
+
+fn check(files: &[PathBuf]) -> Result<(), CliError> {
+    let mut failures = Vec::new();
+    for file in files {
+        match program::load(file) {
+            Ok(p) => println!(
+                "{}: ok ({} function(s))",
+                file.display(),
+                p.module.functions().len()
+            ),
+            Err(e) => failures.push(e.to_string()),
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Program(failures.join("\n")))
+    }
+}
+
+fn print(file: &Path, select: &Select) -> Result<(), CliError> {
+    let p = program::load(file)?;
+    match &select.func {
+        Some(name) => print!(
+            "{}",
+            adjit::ir::text::print_function(p.function(Some(name))?)
+        ),
+        None => print!("{}", adjit::ir::text::print_module(&p.module)),
+    }
+    Ok(())
+}
+
+fn dot(file: &Path, select: &Select) -> Result<(), CliError> {
+    let p = program::load(file)?;
+    match &select.func {
+        Some(name) => print!(
+            "{}",
+            adjit::ir::dot::function_to_dot(p.function(Some(name))?)
+        ),
+        None => print!("{}", adjit::ir::dot::module_to_dot(&p.module)),
+    }
+    Ok(())
+}
+
+fn eval(
+    file: &Path,
+    select: &Select,
+    inputs: &[String],
+    out: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    let p = program::load(file)?;
+    let f = p.function(select.func.as_deref())?;
+    let assignments = inputs::parse_assignments(inputs)?;
+    let args = inputs::bind(f, &assignments, &|_| None)?;
+    let results = adjit::ir::interp::eval(&p.module, f.name(), &args)
+        .map_err(|e| CliError::Eval(e.to_string()))?;
+    report(f, &results, out)
+}
+
+/// Prints each output and writes arrays to `out`.
+fn report(
+    f: &adjit::ir::Function,
+    results: &[adjit::ir::Tensor],
+    out: Option<&std::path::Path>,
+) -> Result<(), CliError> {
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Output(format!("{}: {e}", dir.display())))?;
+    }
+    for (&o, t) in f.outputs().iter().zip(results) {
+        let name = f.value_name(o);
+        if t.shape().is_empty() {
+            println!("{name} = {}", show::tensor(t));
+        } else {
+            print!("{name}: {}", show::tensor(t));
+            if let Some(dir) = out {
+                let path = dir.join(format!("{name}.npy"));
+                npy::write(&path, t)?;
+                print!(" -> {}", path.display());
+            }
+            println!();
+        }
+    }
+    Ok(())
+}
+
+/// `adjit` with no arguments: evaluate a bundled program and say what happened.
+fn demo() -> Result<(), CliError> {
+    let source = include_str!("../../../examples/programs/rosen.adj");
+    let p = program::from_source("rosen.adj", source)?;
+    let f = p.function(None)?;
+    println!(
+        "adjit: loaded @{} from examples/programs/rosen.adj:\n",
+        f.name()
+    );
+    print!("{}", adjit::ir::text::print_function(f));
+    for n in [2usize, 1000, 100_000] {
+        let x: Vec<f64> = (0..n).map(|i| 0.5 + (i % 7) as f64 * 0.1).collect();
+        let arg = adjit::ir::Tensor::f64(&[n], x).map_err(|e| CliError::Eval(e.to_string()))?;
+        let start = std::time::Instant::now();
+        let r = adjit::ir::interp::eval(&p.module, f.name(), &[arg])
+            .map_err(|e| CliError::Eval(e.to_string()))?;
+        println!(
+            "\nrosen at n = {n}: {} (interpreter, {:.1?})",
+            show::tensor(&r[0]),
+            start.elapsed()
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,284 @@
+//! The command-line tool, run as a new user would run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn adjit(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_adjit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn programs() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/programs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "adj"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("adjit-cli-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A user error: non-zero exit, a message, never a panic or backtrace.
+fn assert_clean_failure(o: &Output, code: i32) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(code), "stderr: {err}");
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+    assert!(!err.trim().is_empty());
+}
+
+#[test]
+fn check_accepts_every_bundled_program() {
+    let files: Vec<String> = programs().iter().map(|p| p.display().to_string()).collect();
+    assert!(files.len() >= 10);
+    let mut args = vec!["check"];
+    args.extend(files.iter().map(String::as_str));
+    let o = adjit(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
+fn printed_programs_reparse_to_identical_text() {
+    let dir = scratch("print");
+    for file in programs() {
+        let first = adjit(&["print", file.to_str().unwrap()]);
+        assert!(first.status.success(), "{}", stderr(&first));
+        let copy = dir.join(file.file_name().unwrap());
+        std::fs::write(&copy, &first.stdout).unwrap();
+        let second = adjit(&["print", copy.to_str().unwrap()]);
+        assert_eq!(stdout(&first), stdout(&second), "{}", file.display());
+    }
+}
+
+#[test]
+fn eval_seed2_prints_five() {
+    let o = adjit(&[
+        "eval",
+        "examples/programs/seed2.adj",
+        "--in",
+        "x=3",
+        "--in",
+        "y=2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "f = 5");
+}
+
+#[test]
+fn eval_arrays_prints_summary_and_writes_npy() {
+    let dir = scratch("out");
+    let o = adjit(&[
+        "eval",
+        "examples/programs/bs.adj",
+        "--in",
+        "S=100,110",
+        "--in",
+        "K=100,100",
+        "--in",
+        "T=1,1",
+        "--in",
+        "r=0.05,0.05",
+        "--in",
+        "sigma=0.2,0.2",
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.starts_with("C: f64[2] [10.45058357218556"), "{text}");
+    let bytes = std::fs::read(dir.join("C.npy")).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(npy.shape(), &[2]);
+    let prices: Vec<f64> = npy.into_vec().unwrap();
+    // The textbook price of the at-the-money option.
+    assert!((prices[0] - 10.4506).abs() < 1e-4, "{prices:?}");
+}
+
+fn write_npy(path: &Path, data: &[f64]) {
+    use npyz::WriterBuilder;
+    let mut out = Vec::new();
+    let mut w = npyz::WriteOptions::<f64>::new()
+        .default_dtype()
+        .shape(&[data.len() as u64])
+        .writer(&mut out)
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+    std::fs::write(path, out).unwrap();
+}
+
+#[test]
+fn one_rosen_file_serves_every_size_from_npy() {
+    let dir = scratch("rosen");
+    for n in [2usize, 1000, 1_000_000] {
+        let x: Vec<f64> = (0..n)
+            .map(|i| ((i * 7919) % 1000) as f64 / 500.0 - 1.0)
+            .collect();
+        let path = dir.join(format!("x{n}.npy"));
+        write_npy(&path, &x);
+        let arg = format!("x={}", path.display());
+        let o = adjit(&["eval", "examples/programs/rosen.adj", "--in", &arg]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let value: f64 = stdout(&o)
+            .trim()
+            .strip_prefix("f = ")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let want = adjit::workloads::rosen::value(&x);
+        assert!(
+            (value - want).abs() <= 1e-12 * want.abs(),
+            "n={n}: {value} vs {want}"
+        );
+    }
+}
+
+#[test]
+fn broken_programs_give_located_errors() {
+    let dir = scratch("broken");
+    let rosen = std::fs::read_to_string("examples/programs/rosen.adj").unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "missing_operand",
+            b"func @f(%x: f64) -> f64 {\n  %a: f64 = add %x\n  return %a\n}\n".to_vec(),
+            ":2:",
+        ),
+        (
+            "shape_mismatch",
+            b"func @f(%x: f64[3], %y: f64[4]) -> f64[3] {\n  %a: f64[3] = add %x, %y\n  return %a\n}\n".to_vec(),
+            ":2:",
+        ),
+        (
+            "unknown_op",
+            b"func @f(%x: f64) -> f64 {\n  %a: f64 = mull %x, %x\n  return %a\n}\n".to_vec(),
+            ":2:",
+        ),
+        ("truncated", rosen.as_bytes()[..rosen.len() / 2].to_vec(), ":"),
+        ("garbage", (0..=255u8).rev().cycle().take(500).collect(), ":1:"),
+    ];
+    for (name, text, loc) in cases {
+        let path = dir.join(format!("{name}.adj"));
+        std::fs::write(&path, text).unwrap();
+        for cmd in ["check", "print", "eval"] {
+            let o = adjit(&[cmd, path.to_str().unwrap()]);
+            assert_clean_failure(&o, 1);
+            let err = stderr(&o);
+            let located = format!("{}{loc}", path.display());
+            assert!(
+                err.contains(&located) && err.contains("error:"),
+                "{name} ({cmd}): {err}"
+            );
+            assert!(err.contains('^'), "{name}: no caret: {err}");
+        }
+    }
+}
+
+#[test]
+fn user_errors_are_one_line_and_exit_2() {
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["eval", "no/such/file.adj"],
+        vec!["eval", "examples/programs/seed2.adj", "--in", "x=3"],
+        vec![
+            "eval",
+            "examples/programs/seed2.adj",
+            "--in",
+            "x=3",
+            "--in",
+            "y=two",
+        ],
+        vec![
+            "eval",
+            "examples/programs/seed2.adj",
+            "--in",
+            "x=3",
+            "--in",
+            "y=2",
+            "--in",
+            "z=1",
+        ],
+        vec![
+            "eval",
+            "examples/programs/seed2.adj",
+            "--in",
+            "x=3",
+            "--in",
+            "y=1,2",
+        ],
+        vec![
+            "eval",
+            "examples/programs/rosen.adj",
+            "--in",
+            "x=no/such.npy",
+        ],
+        vec![
+            "eval",
+            "examples/programs/seed2.adj",
+            "--func",
+            "nope",
+            "--in",
+            "x=1",
+            "--in",
+            "y=1",
+        ],
+    ];
+    for args in cases {
+        let o = adjit(&args);
+        assert_clean_failure(&o, 2);
+        assert_eq!(
+            stderr(&o).trim().lines().count(),
+            1,
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    // A malformed .npy file.
+    let dir = scratch("npy");
+    let bad = dir.join("bad.npy");
+    std::fs::write(
+        &bad,
+        b"\x93NUMPY\x01\x00\x20\x00{'descr': '<f8', 'shape': (999999999999,), }",
+    )
+    .unwrap();
+    let arg = format!("x={}", bad.display());
+    let o = adjit(&["eval", "examples/programs/rosen.adj", "--in", &arg]);
+    assert_clean_failure(&o, 2);
+}
+
+#[test]
+fn dot_prints_a_graph() {
+    let o = adjit(&["dot", "examples/programs/seed2.adj"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("digraph") && text.contains("mul") && text.contains("->"),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_arguments_runs_the_demo() {
+    let o = adjit(&[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).is_empty());
+}
