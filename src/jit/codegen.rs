@@ -37,7 +37,7 @@ use super::lower::{self, constant, lane_ty, scalar_ty};
 use super::options::{OptLevel, Options};
 use super::plan::{Plan, Step, Storage, identity};
 use super::runtime;
-use super::transcend::{self, MathCtx, MathFn};
+use super::transcend::{self, KernelConsts, MathCtx, MathFn};
 use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar};
 use cranelift_codegen::Context;
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
@@ -136,6 +136,7 @@ pub(crate) fn generate(
     let mut fbc = FunctionBuilderContext::new();
     let mut ctx = module.make_context();
     let tcfg = module.target_config();
+    let features = super::math::Features::from_isa(module.isa());
     let mut out = Kept::default();
     for (ci, range) in plan.chunks.iter().enumerate() {
         ctx.func.signature = sig.clone();
@@ -153,6 +154,9 @@ pub(crate) fn generate(
                     call_conv,
                     decls: &mut math_decls,
                     refs: HashMap::new(),
+                    library: opts.library_math,
+                    features,
+                    consts: KernelConsts::default(),
                 },
                 gemm_decls: &mut gemm_decls,
                 gemm_refs: HashMap::new(),
@@ -772,7 +776,10 @@ impl<'p> Emit<'_, '_, 'p> {
             .current_block()
             .ok_or_else(|| internal("no current block"))?;
         self.ks.anchors = vec![cur; nloops + 1];
-        self.level(k, 0)
+        self.math.consts.reset(Some(cur));
+        let r = self.level(k, 0);
+        self.math.consts.reset(None);
+        r
     }
 
     fn inner_level(&self) -> i32 {

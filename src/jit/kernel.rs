@@ -35,7 +35,7 @@ use super::error::CompileError;
 use super::flat::{Flat, Vid};
 use super::fusion::{Class, Fusion, is_unit_reshape};
 use super::options::Options;
-use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar};
+use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar, UnaryOp};
 use std::collections::HashMap;
 
 /// An interned index map.
@@ -287,7 +287,13 @@ pub(crate) struct Kernel {
     pub special: u64,
     pub has_dyn: bool,
     pub sched: Schedule,
+    /// sin, cos and tan are evaluated at the innermost level, never hoisted
+    /// (their lowering branches to a fallback; see `transcend`).
+    pub pin_trig: bool,
 }
+
+/// A `deps` bit: evaluate at the innermost level whatever the axes.
+pub(crate) const PINNED: u64 = 1 << 63;
 
 /// Row-major strides of a shape, in elements.
 pub(crate) fn strides(shape: &[usize]) -> Vec<i64> {
@@ -355,6 +361,7 @@ impl Kernel {
             special: 0,
             has_dyn: false,
             sched: Schedule::default(),
+            pin_trig: false,
         }
     }
 
@@ -632,6 +639,11 @@ impl Kernel {
                     elems.push(f.elem);
                 }
                 let op = &flat.node_of(v).expect("node").op;
+                if self.pin_trig
+                    && matches!(op, Op::Unary(UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tan))
+                {
+                    deps |= PINNED;
+                }
                 let lane_ok = match op {
                     Op::Convert { .. } => elem.is_float() || elem == Elem::Bool,
                     _ => elem.is_float() || elem == Elem::Bool,
@@ -697,6 +709,7 @@ impl Kernel {
 
     /// Analyses every root and chooses the schedule.
     pub fn analyse(&mut self, flat: &Flat, fusion: &Fusion, opts: &Options) {
+        self.pin_trig = !opts.library_math;
         let nlog = self.nlog();
         let id = self.maps.identity(nlog);
         let roots = self.roots.clone();
@@ -902,7 +915,7 @@ impl Kernel {
         let mut width = 1;
         if let (Some(inner_loop), true, false) = (loops.last(), vectorize, any_empty) {
             let k = *inner_loop.axes.last().expect("non-empty");
-            let bit = 1u64 << k;
+            let bit = 1u64 << k | PINNED;
             let mut float: Option<Elem> = None;
             let mut ok = !self.has_dyn;
             for f in self.facts.values() {
@@ -978,6 +991,9 @@ impl Kernel {
     /// The loop level holding the logical axes in `deps` innermost (`-1` if
     /// invariant).
     pub fn level(&self, deps: u64) -> i32 {
+        if deps & PINNED != 0 {
+            return self.sched.loops.len() as i32 - 1;
+        }
         let mut level = -1i32;
         let mut d = deps;
         while d != 0 {

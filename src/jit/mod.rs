@@ -54,12 +54,12 @@
 
 mod codegen;
 mod compiled;
-pub mod math;
 mod error;
 mod flat;
 mod fusion;
 mod kernel;
 mod lower;
+pub mod math;
 mod options;
 mod plan;
 mod runtime;

@@ -37,6 +37,11 @@ pub struct Options {
     /// bit-identical to the interpreter's, at a cost in speed. Off by
     /// default: reductions are reassociated (see the module docs).
     pub strict_order: bool,
+    /// Transcendental functions call the scalar library functions the
+    /// interpreter uses, element by element, instead of the inline vector
+    /// kernels: bit-identical to the interpreter, much slower. With
+    /// `strict_order`, every result is bit-identical to the interpreter's.
+    pub library_math: bool,
     /// Split generated code into Cranelift functions of about this many
     /// instructions (register allocation is superlinear in function size).
     pub max_function_insts: usize,
@@ -55,6 +60,7 @@ impl Default for Options {
             fusion: true,
             vectorize: true,
             strict_order: false,
+            library_math: false,
             max_function_insts: 3000,
             gemm_min_flops: 16 * 16 * 16,
         }
