@@ -254,3 +254,80 @@ pub fn eps(elem: Elem) -> f64 {
         _ => f64::EPSILON,
     }
 }
+
+/// A long random chain of `n` scalar ops over two `f64` inputs: each op
+/// reads the previous value and one of the last 64 (a long dependency chain
+/// with some fan-out). Bounded ops only (sin, cos, tanh, products of values
+/// in [-1, 1], means), so values stay finite.
+pub fn random_scalar_chain(n: usize, seed: u64) -> Module {
+    use adjit::ir::{BinaryOp, UnaryOp};
+    build(&[ty(Elem::F64, &[]), ty(Elem::F64, &[])], |b, p| {
+        let mut rng = Rng::new(seed);
+        let mut pool: Vec<Value> = p.to_vec();
+        let half = push(
+            b,
+            Op::Const {
+                ty: ty(Elem::F64, &[]),
+                data: adjit::ir::ConstData::Splat(adjit::ir::Scalar::F64(0.5)),
+            },
+            &[],
+        );
+        while pool.len() < n {
+            let last = *pool.last().expect("inputs");
+            let other = pool[pool.len() - 1 - rng.below(pool.len().min(64) as u64) as usize];
+            let v = match rng.below(6) {
+                0 => push(b, Op::Unary(UnaryOp::Sin), &[last]),
+                1 => push(b, Op::Unary(UnaryOp::Cos), &[last]),
+                2 => push(b, Op::Unary(UnaryOp::Tanh), &[last]),
+                3 => push(b, Op::Binary(BinaryOp::Mul), &[last, other]),
+                4 => {
+                    let s = push(b, Op::Binary(BinaryOp::Add), &[last, other]);
+                    push(b, Op::Binary(BinaryOp::Mul), &[s, half])
+                }
+                _ => push(b, Op::Binary(BinaryOp::Max), &[last, other]),
+            };
+            pool.push(v);
+        }
+        let k = pool.len();
+        vec![pool[k - 1], pool[k / 2]]
+    })
+}
+
+/// A wide random DAG of `n` elementwise ops on `f64[width]` tensors: each op
+/// combines two values drawn uniformly from everything before it (heavy,
+/// irregular fan-out); the outputs are the last value and the sum of the
+/// last 16.
+pub fn random_wide_dag(n: usize, width: usize, seed: u64) -> Module {
+    use adjit::ir::{BinaryOp, ReduceOp, UnaryOp};
+    let t = ty(Elem::F64, &[width]);
+    build(&[t.clone(), t], |b, p| {
+        let mut rng = Rng::new(seed);
+        let mut pool: Vec<Value> = p.to_vec();
+        while pool.len() < n {
+            let a = pool[rng.below(pool.len() as u64) as usize];
+            let c = pool[rng.below(pool.len() as u64) as usize];
+            let v = match rng.below(5) {
+                0 => push(b, Op::Binary(BinaryOp::Add), &[a, c]),
+                1 => push(b, Op::Binary(BinaryOp::Mul), &[a, c]),
+                2 => push(b, Op::Binary(BinaryOp::Min), &[a, c]),
+                3 => push(b, Op::Unary(UnaryOp::Tanh), &[a]),
+                _ => push(b, Op::Binary(BinaryOp::Sub), &[a, c]),
+            };
+            pool.push(v);
+        }
+        let k = pool.len();
+        let mut acc = pool[k - 1];
+        for &v in &pool[k - 16..k - 1] {
+            acc = push(b, Op::Binary(BinaryOp::Add), &[acc, v]);
+        }
+        let s = push(
+            b,
+            Op::Reduce {
+                op: ReduceOp::Sum,
+                axes: vec![0],
+            },
+            &[acc],
+        );
+        vec![pool[k - 1], s]
+    })
+}
