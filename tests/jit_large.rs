@@ -42,14 +42,22 @@ fn run(m: &adjit::ir::Module, inputs: &[Tensor], what: &str) {
 #[test]
 fn long_scalar_chain() {
     let m = random_scalar_chain(20_000, 1);
-    run(&m, &[Tensor::from_f64(0.3), Tensor::from_f64(-0.7)], "scalar chain of 2·10⁴");
+    run(
+        &m,
+        &[Tensor::from_f64(0.3), Tensor::from_f64(-0.7)],
+        "scalar chain of 2·10⁴",
+    );
 }
 
 #[test]
 fn wide_tensor_dag() {
     let m = random_wide_dag(10_000, 8, 2);
     let t = ty(adjit::ir::Elem::F64, &[8]);
-    run(&m, &[tensor(&t, 1, Values::Tame), tensor(&t, 2, Values::Tame)], "wide DAG of 10⁴");
+    run(
+        &m,
+        &[tensor(&t, 1, Values::Tame), tensor(&t, 2, Values::Tame)],
+        "wide DAG of 10⁴",
+    );
 }
 
 /// The 10⁵-node sizes of the brief: `cargo test --release --test jit_large -- --ignored`.
@@ -57,8 +65,16 @@ fn wide_tensor_dag() {
 #[ignore]
 fn hundred_thousand_nodes() {
     let m = random_scalar_chain(100_000, 3);
-    run(&m, &[Tensor::from_f64(0.3), Tensor::from_f64(-0.7)], "scalar chain of 10⁵");
+    run(
+        &m,
+        &[Tensor::from_f64(0.3), Tensor::from_f64(-0.7)],
+        "scalar chain of 10⁵",
+    );
     let m = random_wide_dag(100_000, 8, 4);
     let t = ty(adjit::ir::Elem::F64, &[8]);
-    run(&m, &[tensor(&t, 1, Values::Tame), tensor(&t, 2, Values::Tame)], "wide DAG of 10⁵");
+    run(
+        &m,
+        &[tensor(&t, 1, Values::Tame), tensor(&t, 2, Values::Tame)],
+        "wide DAG of 10⁵",
+    );
 }

@@ -331,3 +331,38 @@ pub fn random_wide_dag(n: usize, width: usize, seed: u64) -> Module {
         vec![pool[k - 1], s]
     })
 }
+
+/// Rosenbrock's value and gradient as reverse-mode AD writes it.
+pub fn rosen_grad_module(n: usize) -> Module {
+    let g = adjit::ir::Graph::new("rosen_grad");
+    let x = g.param("x", Type::f64(&[n]));
+    let a = x.slice_axis(0, 0usize, n - 1);
+    let b = x.slice_axis(0, 1usize, n);
+    let t = b - a * a;
+    let u = 1.0 - a;
+    let f = (t * t * 100.0 + u * u).sum_all();
+    let da = a * t * -400.0 - u * 2.0;
+    let db = t * 200.0;
+    let grad = da.pad(&[0], &[1], 0.0) + db.pad(&[1], &[0], 0.0);
+    let mut m = Module::new();
+    m.add(g.finish(&[f, grad]).unwrap()).unwrap();
+    m
+}
+
+/// Logistic regression's loss and gradient with respect to `w`, as AD and
+/// simplification produce it: z = X·w, g = Xᵀ(σ(z) − y)/n + λw.
+pub fn logreg_grad_module(n: usize, d: usize) -> Module {
+    let g = adjit::ir::Graph::new("logreg_grad");
+    let w = g.param("w", Type::f64(&[d]));
+    let x = g.param("X", Type::f64(&[n, d]));
+    let y = g.param("y", Type::f64(&[n]));
+    let z = x.matmul(w.reshape([d, 1])).reshape([n]);
+    let sp = z.max(0.0) + (-z.abs()).exp().log1p();
+    let loss = (sp - y * z).sum_all() / n as f64
+        + (w * w).sum_all() * (0.5 * adjit::workloads::logreg::LAMBDA);
+    let r = (z.sigmoid() - y) / n as f64;
+    let grad = x.t().matmul(r.reshape([n, 1])).reshape([d]) + w * adjit::workloads::logreg::LAMBDA;
+    let mut m = Module::new();
+    m.add(g.finish(&[loss, grad]).unwrap()).unwrap();
+    m
+}
