@@ -21,7 +21,6 @@ use std::hint::black_box;
 use std::time::Duration;
 
 #[path = "../tests/jit_support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 fn program(name: &str) -> Module {
