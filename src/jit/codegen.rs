@@ -43,8 +43,8 @@ use cranelift_codegen::Context;
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    AbiParam, Block, ConstantData, FuncRef, InstBuilder, MemFlagsData, Signature, Type, Value,
-    types,
+    AbiParam, AliasRegionData, Block, ConstantData, FuncRef, InstBuilder, MemFlagsData, Signature,
+    Type, Value, types,
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_codegen::settings::{self, Configurable};
@@ -343,6 +343,15 @@ fn data_flags() -> MemFlagsData {
     MemFlagsData::new().with_notrap()
 }
 
+/// Loads Cranelift may move and merge like pure operations: of memory that
+/// is not written while the function runs (input scalars, pointer tables).
+fn pure_flags() -> MemFlagsData {
+    MemFlagsData::new()
+        .with_notrap()
+        .with_readonly()
+        .with_can_move()
+}
+
 /// A cursor inserting at the end of `anchor` (before its terminator if it
 /// is closed), or at the current position.
 fn cursor<'a>(fb: &'a mut FunctionBuilder<'_>, anchor: Option<Block>) -> FuncCursor<'a> {
@@ -391,7 +400,7 @@ impl<'p> Emit<'_, '_, 'p> {
                 let p = pos
                     .ins()
                     .load(types::I64, trusted(), inputs, (i * 8) as i32);
-                pos.ins().load(ty, data_flags(), p, 0)
+                pos.ins().load(ty, pure_flags(), p, 0)
             }
             Def::Node(_) => {
                 let slot = *self
@@ -416,6 +425,35 @@ impl<'p> Emit<'_, '_, 'p> {
             let ws = self.ws;
             self.fb.ins().store(trusted(), x, ws, slot as i32);
         }
+    }
+
+    /// Flags for accesses to a buffer: tagged with an alias region per
+    /// storage (per value for workspace slots, whose memory is reused).
+    ///
+    /// Leaf loads of *stable* buffers (see [`Plan::stable`]) add `readonly`
+    /// and `can_move`, which lets Cranelift schedule them with the arithmetic
+    /// (instead of all loads first) and hoist invariant ones. That is sound
+    /// because such a buffer is written only by the kernel that produces it,
+    /// before any load of it, and never rewritten in a function that loads
+    /// it: Cranelift may move a movable load anywhere between its operands'
+    /// definitions and its first use.
+    fn region(&mut self, base: Base) -> MemFlagsData {
+        let (storage, v) = match base {
+            Base::Val(v) => (self.plan.storage[v as usize], v),
+            Base::Out(i) => (Storage::Output(i), 0),
+        };
+        let user_id = match storage {
+            Storage::None => 0,
+            Storage::Input(i) => 1 + i as u32,
+            Storage::Const(_) => 0x3FFF_FFFF,
+            Storage::Output(i) => 0x4000_0000 + i as u32,
+            Storage::Workspace(_) => 0x8000_0000 + v,
+        };
+        let r = self.fb.func.dfg.alias_regions.insert(AliasRegionData {
+            user_id,
+            description: std::borrow::Cow::Borrowed("buffer"),
+        });
+        data_flags().with_alias_region(Some(r))
     }
 
     /// A buffer's base pointer, computed at `anchor` if needed.
@@ -638,7 +676,7 @@ impl<'p> Emit<'_, '_, 'p> {
     }
 
     /// Fills `count` elements of `elem` at `p` with `value`.
-    fn fill(&mut self, p: Value, count: usize, value: Scalar) -> R<()> {
+    fn fill(&mut self, p: Value, count: usize, value: Scalar, flags: MemFlagsData) -> R<()> {
         let es = value.elem().byte_size();
         let bytes = count * es;
         let mut pattern = Vec::with_capacity(16);
@@ -661,13 +699,13 @@ impl<'p> Emit<'_, '_, 'p> {
             let v = self.fb.ins().vconst(types::I8X16, handle);
             if chunks <= 4 {
                 for c in 0..chunks {
-                    self.fb.ins().store(data_flags(), v, p, (c * 16) as i32);
+                    self.fb.ins().store(flags, v, p, (c * 16) as i32);
                 }
             } else {
                 self.counted_loop(0, chunks as i64, |em, i| {
                     let o = em.fb.ins().ishl_imm_s(i, 4);
                     let a = em.fb.ins().iadd(p, o);
-                    em.fb.ins().store(data_flags(), v, a, 0);
+                    em.fb.ins().store(flags, v, a, 0);
                     Ok(())
                 })?;
             }
@@ -678,10 +716,10 @@ impl<'p> Emit<'_, '_, 'p> {
             for e in done..count {
                 let off = (e * es) as i64;
                 if off <= i32::MAX as i64 {
-                    self.fb.ins().store(data_flags(), s, p, off as i32);
+                    self.fb.ins().store(flags, s, p, off as i32);
                 } else {
                     let a = self.fb.ins().iadd_imm_s(p, off);
-                    self.fb.ins().store(data_flags(), s, a, 0);
+                    self.fb.ins().store(flags, s, a, 0);
                 }
             }
         }
@@ -704,7 +742,8 @@ impl<'p> Emit<'_, '_, 'p> {
         for &(dest, value) in &k.fills {
             let len = self.flat.val(dest).len;
             let p = self.base(Base::Val(dest), None)?;
-            self.fill(p, len, value)?;
+            let flags = self.region(Base::Val(dest));
+            self.fill(p, len, value, flags)?;
         }
         // Reduction strategies and identity fills.
         let mut reds = Vec::with_capacity(k.roots.len());
@@ -746,7 +785,8 @@ impl<'p> Emit<'_, '_, 'p> {
             if fill {
                 let len = self.flat.val(result).len;
                 let p = self.base(Base::Val(result), None)?;
-                self.fill(p, len, identity(op, elem))?;
+                let flags = self.region(Base::Val(result));
+                self.fill(p, len, identity(op, elem), flags)?;
             }
             reds.push(Some(Red {
                 op,
@@ -855,24 +895,29 @@ impl<'p> Emit<'_, '_, 'p> {
         let remv = nvec % u;
         let inner = self.inner_level();
         if main > 0 {
+            // The counter runs from −(elements) up to 0 and the index is
+            // `end + counter`: the back edge tests the incremented counter
+            // itself, so no compare keeps the old value alive and the
+            // counter stays in one register.
+            let end = a + main * u * w;
             let var = self.fb.declare_var(types::I64);
-            let s = self.fb.ins().iconst(types::I64, a);
+            let s = self.fb.ins().iconst(types::I64, a - end);
             self.fb.def_var(var, s);
             let body = self.fb.create_block();
             let exit = self.fb.create_block();
             self.fb.ins().jump(body, &[]);
             self.fb.switch_to_block(body);
+            // The increment comes first and the body addresses from the new
+            // value: the old one dies at once and shares its register.
             let j = self.fb.use_var(var);
+            let j1 = self.fb.ins().iadd_imm_s(j, u * w);
             for ui in 0..u {
-                self.point(k, w as usize, Some(j), ui * w, ui as usize)?;
+                let off = end + ui * w - u * w;
+                self.point(k, w as usize, Some(j1), off, ui as usize)?;
                 self.clear_from(inner);
             }
-            let j1 = self.fb.ins().iadd_imm_s(j, u * w);
             self.fb.def_var(var, j1);
-            let c = self
-                .fb
-                .ins()
-                .icmp_imm_s(IntCC::NotEqual, j1, a + main * u * w);
+            let c = j1;
             self.fb.ins().brif(c, body, &[], exit, &[]);
             self.fb.seal_block(body);
             self.fb.switch_to_block(exit);
@@ -963,14 +1008,15 @@ impl<'p> Emit<'_, '_, 'p> {
                 let ai = self.addr_id(Base::Val(result), addr);
                 let p = self.ptr(k, ai, l as i32 - 1)?;
                 let ty = scalar_ty(red.elem);
+                let flags = self.region(Base::Val(result));
                 let total = if red.fill {
-                    let old = self.fb.ins().load(ty, data_flags(), p, 0);
+                    let old = self.fb.ins().load(ty, flags, p, 0);
                     let mut pos = self.fb.cursor();
                     lower::combine(&mut pos, red.op, red.elem, old, total)
                 } else {
                     total
                 };
-                self.fb.ins().store(data_flags(), total, p, 0);
+                self.fb.ins().store(flags, total, p, 0);
             }
         }
         Ok(())
@@ -1124,7 +1170,8 @@ impl<'p> Emit<'_, '_, 'p> {
                     };
                     let ai = self.addr_id(base, addr.clone());
                     let (p, o) = self.access(k, ai, inner)?;
-                    self.fb.ins().store(data_flags(), x, p, o);
+                    let flags = self.region(base);
+                    self.fb.ins().store(flags, x, p, o);
                 }
                 Root::Point { value } => {
                     let (x, _) = self.eval(k, *value, id, true, 1)?;
@@ -1170,13 +1217,14 @@ impl<'p> Emit<'_, '_, 'p> {
                     let ai = self.addr_id(Base::Val(*result), addr.0);
                     let (p, o) = self.access(k, ai, inner)?;
                     let es = elem.byte_size() as i64;
+                    let flags = self.region(Base::Val(*result));
                     let mut pos = self.fb.cursor();
                     let t = pos.ins().imul_imm_s(c, addr.1 * es);
                     let p = pos.ins().iadd(p, t);
                     let ty = scalar_ty(elem);
-                    let old = pos.ins().load(ty, data_flags(), p, o);
+                    let old = pos.ins().load(ty, flags, p, o);
                     let new = lower::combine(&mut pos, ReduceOp::Sum, elem, old, x);
-                    pos.ins().store(data_flags(), new, p, o);
+                    pos.ins().store(flags, new, p, o);
                 }
             }
         }
@@ -1217,10 +1265,11 @@ impl<'p> Emit<'_, '_, 'p> {
         let inner = self.inner_level();
         let (p, o) = self.access(k, ai, inner)?;
         let ty = lane_ty(red.elem, lanes);
+        let flags = self.region(Base::Val(addr.1));
         let mut pos = self.fb.cursor();
-        let old = pos.ins().load(ty, data_flags(), p, o);
+        let old = pos.ins().load(ty, flags, p, o);
         let new = lower::combine(&mut pos, red.op, red.elem, old, x);
-        pos.ins().store(data_flags(), new, p, o);
+        pos.ins().store(flags, new, p, o);
         Ok(())
     }
 
@@ -1302,8 +1351,12 @@ impl<'p> Emit<'_, '_, 'p> {
                 let ai = self.addr_id(Base::Val(*b), addr.clone());
                 let (p, o) = self.access(k, ai, lvl)?;
                 let ty = lane_ty(elem, lanes);
+                let mut flags = self.region(Base::Val(*b));
+                if self.plan.stable[*b as usize] {
+                    flags = flags.with_readonly().with_can_move();
+                }
                 let mut pos = cursor(&mut self.fb, anchor);
-                pos.ins().load(ty, data_flags(), p, o)
+                pos.ins().load(ty, flags, p, o)
             }
             EPlan::Register(s) => self.scalar(*s, Some(self.ks.anchors[0]))?,
             EPlan::Pad(cond, x, m, value) => {

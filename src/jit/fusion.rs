@@ -21,7 +21,8 @@
 //! expression is evaluated if `v` is fused: the sum, over its consumers, of how
 //! often they evaluate it (a consumer loop over a broadcast of `v` evaluates
 //! `v` once per element of the broadcast). `tree_cost[v]` estimates the work of
-//! one evaluation (a load is 1, an add 1, a division 4, a transcendental 20).
+//! one evaluation (a load ½, an add 1, a division 4, a transcendental 20;
+//! an operand used twice by one op counted once).
 //! A fusible value is fused when it is evaluated once per element
 //! (`evals ≤ len`: fusion is then pure gain), or when the extra work of
 //! recomputing, `tree_cost · (evals/len − 1)`, is at most
@@ -56,8 +57,14 @@ pub(crate) enum Class {
 }
 
 /// Extra work (in the units of [`op_cost`]) per element that fusion may spend
-/// on recomputation before materialising is preferred.
-pub(crate) const RECOMPUTE_BUDGET: f64 = 8.0;
+/// on recomputation before materialising is preferred: about what a store,
+/// the reloads and the cache traffic of a buffer cost.
+pub(crate) const RECOMPUTE_BUDGET: f64 = 12.0;
+
+/// The cost of reading an element of a buffer inside a fused expression. Less
+/// than an arithmetic op: a recomputed expression re-reads addresses its
+/// kernel reads anyway (same or neighbouring elements, in L1).
+pub(crate) const LOAD_COST: f64 = 0.5;
 
 /// The largest fused expression tree, in nodes.
 pub(crate) const MAX_FUSED_NODES: u64 = 160;
@@ -183,15 +190,13 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
     }
 
     // Forward: the cost of one evaluation of each value's fusible tree.
-    let mut tree_cost = vec![1f64; n];
+    let mut tree_cost = vec![LOAD_COST; n];
     for node in &flat.nodes {
         if fusible(flat, &node.op, &node.args) {
-            let c = op_cost(&node.op)
-                + node
-                    .args
-                    .iter()
-                    .map(|&a| tree_cost[a as usize])
-                    .sum::<f64>();
+            let mut args = node.args.clone();
+            args.sort_unstable();
+            args.dedup();
+            let c = op_cost(&node.op) + args.iter().map(|&a| tree_cost[a as usize]).sum::<f64>();
             tree_cost[node.result as usize] = c.min(1e12);
         }
     }

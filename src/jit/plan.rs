@@ -75,6 +75,9 @@ pub(crate) struct Plan {
     pub chunks: Vec<std::ops::Range<usize>>,
     /// Number of workspace buffers (tensor slots, before sharing).
     pub workspace_buffers: usize,
+    /// Per value: its buffer is not written, in any function that reads it,
+    /// after it is produced (so its loads may be moved and merged freely).
+    pub stable: Vec<bool>,
 }
 
 /// Builds the step list.
@@ -386,6 +389,7 @@ pub(crate) fn plan(
     order.sort_unstable();
     let workspace_buffers = order.len();
     let mut active: Vec<(usize, usize, usize)> = Vec::new(); // (offset, size, last use)
+    let mut placed: Vec<(Vid, usize, usize, usize, usize)> = Vec::new(); // (value, offset, size, def, last use)
     let mut size = 0usize;
     let too_large = || CompileError::TooLarge {
         func: flat.name.clone(),
@@ -411,6 +415,7 @@ pub(crate) fn plan(
             off = off.max(a.0 + a.1);
         }
         active.push((off, bytes, last_use[v as usize].max(d)));
+        placed.push((v, off, bytes, d, last_use[v as usize].max(d)));
         storage[v as usize] = Storage::Workspace(off);
         size = size.max(off.checked_add(bytes).ok_or_else(too_large)?);
     }
@@ -434,6 +439,35 @@ pub(crate) fn plan(
         acc += cost;
     }
     chunks.push(start..steps.len());
+
+    // Stability: a workspace value is unstable if a later value reusing its
+    // memory is written in a function that also reads it (Cranelift may
+    // otherwise sink a movable load of it past that write).
+    let chunk_of_step = |s: usize| chunks.iter().position(|c| c.contains(&s)).unwrap_or(0);
+    let mut stable: Vec<bool> = (0..n)
+        .map(|v| {
+            matches!(
+                storage[v],
+                Storage::Input(_) | Storage::Const(_) | Storage::Output(_)
+            )
+        })
+        .collect();
+    let mut by_chunk: HashMap<usize, Vec<usize>> = HashMap::new();
+    for (i, p) in placed.iter().enumerate() {
+        by_chunk.entry(chunk_of_step(p.3)).or_default().push(i);
+    }
+    for p in &placed {
+        let (first, last) = (chunk_of_step(p.3), chunk_of_step(p.4));
+        let hazard = (first..=last).any(|c| {
+            by_chunk.get(&c).is_some_and(|ws| {
+                ws.iter().any(|&i| {
+                    let w = &placed[i];
+                    w.0 != p.0 && w.3 > p.3 && w.1 < p.1 + p.2 && p.1 < w.1 + w.2
+                })
+            })
+        });
+        stable[p.0 as usize] = !hazard;
+    }
 
     // Scalars crossing chunks get slots after the buffers.
     let mut chunk_of = vec![0usize; steps.len()];
@@ -490,6 +524,7 @@ pub(crate) fn plan(
         consts,
         chunks,
         workspace_buffers,
+        stable,
     })
 }
 
