@@ -526,8 +526,17 @@ impl<'p> Emit<'_, '_, 'p> {
             | Op::Slice { .. }
             | Op::Reshape { .. }
             | Op::Pad { .. }
-            | Op::Concat { .. }
-            | Op::Reduce { .. } => args[0],
+            | Op::Concat { .. } => args[0],
+            // The interpreter folds from the identity, so a one-element sum
+            // is `+0 + x` (which turns `-0` into `+0`); the other folds are
+            // exact on one element.
+            Op::Reduce {
+                op: ReduceOp::Sum, ..
+            } if elem.is_float() => {
+                let zero = constant(&mut pos, Scalar::from_f64(elem, 0.0), 1);
+                lower::combine(&mut pos, ReduceOp::Sum, elem, zero, args[0])
+            }
+            Op::Reduce { .. } => args[0],
             Op::Iota { ty, .. } => constant(&mut pos, Scalar::from_f64(ty.elem, 0.0), 1),
             Op::Gather { .. }
             | Op::ScatterAdd { .. }
