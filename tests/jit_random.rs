@@ -148,4 +148,7 @@ fn regressions_found_by_the_random_tests() {
     for sizes in [(4, 0), (0, 0)] {
         check_random(5904174900237278065, 19, false, sizes);
     }
+    // Many updates of a `scatter_add` landing on one element: they must be
+    // added in row-major order of the updates.
+    check_random(12109880311512983880, 39, false, (0, 1));
 }

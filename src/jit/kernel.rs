@@ -775,7 +775,13 @@ impl Kernel {
             b.sort_unstable();
             b.dedup();
         }
-        let strict = opts.strict_order && self.roots.iter().any(|r| r.reduce_op().is_some());
+        // Accumulating roots (reductions, matrix products, scatter-adds) keep
+        // the interpreter's row-major order of terms under `strict_order`.
+        let strict = opts.strict_order
+            && self
+                .roots
+                .iter()
+                .any(|r| r.reduce_op().is_some() || matches!(r, Root::Scatter { .. }));
         self.schedule(flat, opts.vectorize && !strict, strict);
     }
 

@@ -38,7 +38,8 @@
 //! - Transcendental functions are within the ulp bound of the kernels that
 //!   implement them (today: the platform's scalar functions, as the
 //!   interpreter's).
-//! - Sums and products over axes, and matrix products, are **reassociated**:
+//! - Sums and products over axes, matrix products and the additions of
+//!   `scatter_add` updates landing on one element are **reassociated**:
 //!   several accumulators, pairwise combination, GEMM blocking. They match
 //!   the interpreter to a relative error of about `n·ε·Σ|xᵢ| / |Σxᵢ|` for `n`
 //!   terms (the usual bound for any summation order); the tests use
