@@ -332,8 +332,9 @@ fn pads_of_slices_split_one_loop_into_segments() {
 
 #[test]
 fn chain_of_materialised_values_reuses_buffers() {
-    // Each `exp` feeds two consumers, so each is materialised; the planner
-    // must reuse slots: O(1) buffers of workspace, not N.
+    // Each `exp` feeds two kernels (a sum and an elementwise loop), so each is
+    // materialised; the planner must reuse slots: O(1) buffers of workspace,
+    // not N.
     let n = 512;
     let steps = 40;
     let g = Graph::new("mat");
@@ -341,7 +342,7 @@ fn chain_of_materialised_values_reuses_buffers() {
     let mut v = x;
     for _ in 0..steps {
         let e = (v * 0.01).exp();
-        v = e * e.sin() + e;
+        v = e * e.sin() + e.sum_all() * 1e-3;
     }
     let m = module(&g, &[v]);
     let c = jit::compile(&m, "mat").unwrap();

@@ -20,7 +20,9 @@
 //! all its consumers are. `evals[v]` estimates how many times `v`'s element
 //! expression is evaluated if `v` is fused: the sum, over its consumers, of how
 //! often they evaluate it (a consumer loop over a broadcast of `v` evaluates
-//! `v` once per element of the broadcast). `tree_cost[v]` estimates the work of
+//! `v` once per element of the broadcast; fused elementwise consumers evaluate
+//! it at the same points, which the kernel computes once, so they count as
+//! one). `tree_cost[v]` estimates the work of
 //! one evaluation (a load ½, an add 1, a division 4, a transcendental 20;
 //! an operand used twice by one op counted once).
 //! A fusible value is fused when it is evaluated once per element
@@ -28,7 +30,7 @@
 //! recomputing, `tree_cost · (evals/len − 1)`, is at most
 //! [`RECOMPUTE_BUDGET`] — the cost of a store and a reload per element, plus
 //! the cache traffic of a buffer. So a cheap expression shared by two or three
-//! consumers is recomputed; an `exp` shared by two is materialised; anything
+//! loops is recomputed; an `exp` read by two loops is materialised; anything
 //! non-trivial broadcast into a much larger loop is materialised.
 //!
 //! Two constraints override the model: the operands of a GEMM call and the
@@ -182,6 +184,10 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
     let mut class = vec![Class::Dead; n];
     let mut gemm = vec![false; flat.nodes.len()];
     let mut evals = vec![0f64; n];
+    // Evaluations by fused elementwise consumers, at the consumer's own
+    // index: the kernel evaluates a (value, index map) pair once per point,
+    // so these coincide and count once (the largest), not once per consumer.
+    let mut shared = vec![0f64; n];
     let mut needs_view = vec![0u8; n];
     let mut needs_buffer = vec![false; n];
     let mut is_output = vec![false; n];
@@ -228,7 +234,7 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
             Class::Buffer
         } else {
             let len = val.len.max(1) as f64;
-            let ratio = evals[v] / len;
+            let ratio = (evals[v] + shared[v]) / len;
             if ratio <= 1.0 + 1e-9 || tree_cost[v] * (ratio - 1.0) <= RECOMPUTE_BUDGET {
                 Class::Fused
             } else {
@@ -239,7 +245,7 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
 
         // How often this node's operands are evaluated per evaluation of it.
         let e = match c {
-            Class::Fused => evals[v],
+            Class::Fused => evals[v] + shared[v],
             _ => val.len as f64,
         };
         let len_v = val.len.max(1) as f64;
@@ -296,8 +302,16 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
                 }
             }
             Op::Unary(_) | Op::Binary(_) | Op::Compare(_) | Op::Select | Op::Convert { .. } => {
-                for &o in &node.args {
-                    evals[o as usize] += e;
+                let mut args = node.args.clone();
+                args.sort_unstable();
+                args.dedup();
+                for o in args {
+                    let o = o as usize;
+                    if c == Class::Fused {
+                        shared[o] = shared[o].max(e);
+                    } else {
+                        evals[o] += e;
+                    }
                 }
             }
             Op::Const { .. }
