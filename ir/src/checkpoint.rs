@@ -161,7 +161,7 @@ impl Schedule {
                 // Segment starts are the multiples of k: from one, jump to
                 // the next while the range spans more than a segment;
                 // inside a segment keep every state.
-                if top % k == 0 && l > k { k } else { 1 }
+                if top.is_multiple_of(k) && l > k { k } else { 1 }
             }
             Checkpoint::Binomial(s) => {
                 let s = usize::try_from(s).unwrap_or(usize::MAX);
