@@ -3,12 +3,14 @@
 //! dot-product test `<J v, w> = <v, Jᵀ w>` for reverse mode against forward
 //! mode, finite differences of a `while` loop's reverse-mode gradient, and
 //! the hand-written adjoint of the spring workload. Checkpointing policies
-//! are compared with each other bit for bit.
+//! are compared with each other bit for bit, and the memory the spring
+//! gradient holds is bounded through the interpreter's live-bytes limit.
 
 mod common;
 
 use adjit::ad;
 use adjit::ir::interp::eval;
+use adjit::ir::interp::{EvalError, Interpreter, Limits};
 use adjit::ir::text::parse_module;
 use adjit::ir::{Module, Tensor, verify_module};
 use adjit::workloads::spring;
@@ -478,5 +480,35 @@ fn spring_gradient_is_the_same_under_every_policy() {
         ", checkpoint=binomial(32)",
     ] {
         assert_eq!(grad_bits(p), reference, "{p}");
+    }
+}
+
+#[test]
+fn spring_gradient_with_binomial_checkpointing_holds_few_states() {
+    // Storing every state of the 1000 steps takes 1000 · 2 · 32 · 8 bytes
+    // = 512 kB; binomial(32) holds at most 32 states (16 kB). A limit in
+    // between separates them.
+    let (_, args) = spring_inputs(11);
+    let limits = Limits {
+        max_live_bytes: 200_000,
+        ..Limits::default()
+    };
+    let grad_with = |policy: &str| {
+        let m = spring_with(policy);
+        let (gm, gf) = ad::grad(&m, "spring", &[0, 1]).unwrap();
+        Interpreter::with_limits(&gm, limits)
+            .eval(&gf, &args)
+            .map(|out| out.iter().map(floats).collect::<Vec<_>>())
+    };
+    let all = grad_with("");
+    assert!(
+        matches!(all, Err(EvalError::OutOfMemory { .. })),
+        "store-all should exceed the limit: {all:?}"
+    );
+    let (m, entry) = program("spring");
+    let (gm, gf) = ad::grad(&m, &entry, &[0, 1]).unwrap();
+    let want: Vec<Vec<f64>> = run(&gm, &gf, &args).iter().map(floats).collect();
+    for policy in [", checkpoint=binomial(32)", ", checkpoint=every(32)"] {
+        assert_eq!(grad_with(policy).unwrap(), want, "{policy}");
     }
 }
