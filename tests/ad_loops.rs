@@ -543,3 +543,39 @@ fn spring_derivatives_match_finite_differences() {
     assert_close("grad·v vs finite differences", by_grad, fd, 1e-6);
     assert_close("jvp vs grad·v", by_jvp, by_grad, 1e-12);
 }
+
+#[test]
+fn optimised_loop_derivatives_give_the_same_bits() {
+    // `opt` rewrites exactly, through the derived bodies and steps too.
+    let m = scan_program(", checkpoint=binomial(2)");
+    let args = scan_inputs(3, 5);
+    let v = directions(&args, 0.9);
+    let mut jvp_inputs = args.clone();
+    jvp_inputs.extend(
+        args.iter()
+            .zip(&v)
+            .map(|(a, d)| Tensor::f64(a.shape(), d.clone()).unwrap()),
+    );
+    let w: Vec<Tensor> = run(&m, "f", &args)
+        .iter()
+        .enumerate()
+        .map(|(o, y)| Tensor::f64(y.shape(), wave(y.len(), 3.0 + o as f64)).unwrap())
+        .collect();
+    let vjp_inputs = [args.clone(), w].concat();
+    let wrt = [0, 1, 2, 3, 4];
+    for (what, derived, inputs) in [
+        ("jvp", ad::jvp(&m, "f", &wrt).unwrap(), &jvp_inputs),
+        ("vjp", ad::vjp(&m, "f", &wrt).unwrap(), &vjp_inputs),
+    ] {
+        let (dm, df) = derived;
+        let optimized = adjit::opt::optimize(&dm, &df).unwrap();
+        verify_module(&optimized).unwrap();
+        let bits = |m: &Module| -> Vec<Vec<u64>> {
+            run(m, &df, inputs)
+                .iter()
+                .map(|t| floats(t).iter().map(|x| x.to_bits()).collect())
+                .collect()
+        };
+        assert_eq!(bits(&optimized), bits(&dm), "{what}");
+    }
+}
