@@ -1,7 +1,7 @@
 //! The project's random module generator (`adjit_ir::testgen`) against the
 //! transforms: every op on every element type, symbolic sizes, calls, edge
 //! literals, loops. Every transform either succeeds with a module that
-//! verifies or reports a loop op it has no rule for (batching of loops,
+//! verifies or reports a loop op it has no rule for (batching of `while`,
 //! derivatives of `scan_adjoint`); where the numbers are finite, the JVP and
 //! VJP pass the dot-product test.
 
@@ -22,7 +22,7 @@ fn accepted(what: &str, r: Result<(Module, String), AdError>) -> Option<(Module,
             Some((m, f))
         }
         Err(AdError::Unsupported {
-            op: "scan" | "while" | "scan_adjoint",
+            op: "while" | "scan_adjoint",
             ..
         }) => None,
         Err(e) => panic!("{what}: {e}"),

@@ -40,13 +40,19 @@
 //! steps in the adjoint carry, so the reverse sweep holds no per-step
 //! const cotangents; a const's sum starts from a literal 0.
 //!
+//! Batching runs the loop over the batched step (`@body_vmap`), with every
+//! carry batched and the batch axis of stacked operands and results moved
+//! behind the step axis; so `jacobian` works through `scan` in both modes
+//! and through `while` in reverse mode (which batches only the cotangents).
+//!
 //! Not supported ([`AdError::Unsupported`]): derivatives of `scan_adjoint`
 //! itself (so second derivatives through a loop's reverse mode, such as
-//! `hvp` of a function with a loop; `jvp` of `jvp` works), and batching of
-//! all three loop ops.
+//! `hvp` of a function with a loop; `jvp` of `jvp` works); batching a
+//! `while` or a `scan_adjoint` with a batched trip count, whose lanes could
+//! run different numbers of steps.
 
 use super::super::AdError;
-use super::super::batch::VmapSpec;
+use super::super::batch::{VmapSpec, to_batched};
 use super::super::emit::{Ctx, Emitter};
 use super::super::forward::JvpSpec;
 use super::super::reverse::{Seed, VjpSpec};
@@ -148,20 +154,7 @@ pub(crate) fn call_batch(
     // serves every caller and size.
     let _ = size;
     let callee = cx.ctx.source(func)?;
-    let taken: Vec<_> = callee
-        .values()
-        .flat_map(|v| callee.ty(v).shape.vars())
-        .collect();
-    let var = (0..)
-        .map(|i| {
-            if i == 0 {
-                "b".to_string()
-            } else {
-                format!("b{i}")
-            }
-        })
-        .find(|name| !taken.iter().any(|t| &**t == name.as_str()))
-        .unwrap_or_default();
+    let var = fresh_batch_var(&callee);
     let spec = VmapSpec {
         batched: xb.to_vec(),
         size: Dim::var(&var),
@@ -171,6 +164,23 @@ pub(crate) fn call_batch(
     let d = cx.ctx.vmap(func, &spec)?;
     let y = cx.call(&d.name, x)?;
     Ok((y, d.present))
+}
+
+/// A name for a batch size variable that `f` does not use: a derived
+/// function binds it through its batched parameters, so one batched
+/// function serves every caller and size.
+fn fresh_batch_var(f: &Function) -> String {
+    let taken: Vec<_> = f.values().flat_map(|v| f.ty(v).shape.vars()).collect();
+    (0..)
+        .map(|i| {
+            if i == 0 {
+                "b".to_string()
+            } else {
+                format!("b{i}")
+            }
+        })
+        .find(|name| !taken.iter().any(|t| &**t == name.as_str()))
+        .unwrap_or_default()
 }
 
 fn unsupported<T>(op: &'static str, transform: &'static str) -> Result<T, AdError> {
@@ -695,9 +705,91 @@ pub(crate) fn while_vjp(
     loop_vjp(cx, &lp, x, state_bar, needs, Some(trips))
 }
 
-/// Batching of `scan`: not supported yet.
-pub(crate) fn scan_batch() -> Result<BatchOut, AdError> {
-    unsupported("scan", "vmap")
+/// Swaps the two leading axes (the batch axis and a loop's step axis).
+fn swap_leading(cx: &mut Emitter, v: Value) -> Result<Value, AdError> {
+    let mut perm: Vec<usize> = (0..cx.ty(v).rank()).collect();
+    perm.swap(0, 1);
+    cx.transpose(v, perm)
+}
+
+/// The batched version of a loop step: `func` with the parameters flagged
+/// in `batched` given the batch axis, every output batched.
+fn batched_step(ctx: &mut Ctx, func: &str, batched: Vec<bool>) -> Result<Arc<str>, AdError> {
+    let f = ctx.source(func)?;
+    let spec = VmapSpec {
+        batched,
+        size: Dim::var(&fresh_batch_var(&f)),
+        broadcast_outputs: true,
+        base: format!("{func}_vmap"),
+    };
+    Ok(Arc::from(ctx.vmap(func, &spec)?.name.as_str()))
+}
+
+/// The operand of a loop in batched form: a carry gets the batch axis if it
+/// lacks it (`carry`), a batched stacked operand has its batch axis moved
+/// behind the step axis (`stacked`), anything else is passed as it is.
+fn loop_operand(
+    cx: &mut Emitter,
+    v: Value,
+    batched: bool,
+    carry: bool,
+    stacked: bool,
+    size: &Dim,
+) -> Result<Value, AdError> {
+    match (batched, carry, stacked) {
+        (false, true, _) => to_batched(cx, v, size),
+        (true, _, true) => swap_leading(cx, v),
+        _ => Ok(v),
+    }
+}
+
+/// Batching of `scan`: a scan of the batched body with every carry batched
+/// (a carry the batch does not reach is broadcast, which keeps the rule
+/// free of a fixed point over the body); batched scanned inputs and the
+/// stacked outputs have their batch axis moved behind the step axis.
+pub(crate) fn scan_batch(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    xb: &[bool],
+    size: &Dim,
+) -> Result<BatchOut, AdError> {
+    let Op::Scan {
+        body,
+        length,
+        reverse,
+        n_consts,
+        n_carry,
+        checkpoint,
+    } = op
+    else {
+        return Err(internal("scan rule applied to another op"));
+    };
+    let [nc, nk, _] = groups(x.len(), *n_consts, *n_carry)?;
+    let is_carry = |i: usize| (nc..nc + nk).contains(&i);
+    let flags: Vec<bool> = (0..x.len()).map(|i| xb[i] || is_carry(i)).collect();
+    let step = batched_step(cx.ctx, body, flags)?;
+    let mut args = Vec::with_capacity(x.len());
+    for (i, &v) in x.iter().enumerate() {
+        args.push(loop_operand(cx, v, xb[i], is_carry(i), i >= nc + nk, size)?);
+    }
+    let res = cx.push(
+        Op::Scan {
+            body: step,
+            length: length.clone(),
+            reverse: *reverse,
+            n_consts: nc,
+            n_carry: nk,
+            checkpoint: *checkpoint,
+        },
+        &args,
+    )?;
+    let mut y = res[..nk].to_vec();
+    for &r in &res[nk..] {
+        y.push(swap_leading(cx, r)?);
+    }
+    let yb = vec![true; y.len()];
+    Ok((y, yb))
 }
 
 /// Batching of `while`: not supported yet.
@@ -715,7 +807,85 @@ pub(crate) fn scan_adjoint_vjp() -> Result<Vec<Option<Value>>, AdError> {
     unsupported("scan_adjoint", "vjp")
 }
 
-/// Batching of `scan_adjoint`: not supported yet.
-pub(crate) fn scan_adjoint_batch() -> Result<BatchOut, AdError> {
-    unsupported("scan_adjoint", "vmap")
+/// Batching of `scan_adjoint` with an unbatched trip count: the forward
+/// body is batched (every carry) if any of its operands is, the adjoint
+/// step is batched with every adjoint carry batched, and stacked operands
+/// and results move their batch axis behind the step axis as for `scan`.
+/// A batched trip count (lanes running different numbers of steps) is not
+/// supported.
+pub(crate) fn scan_adjoint_batch(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    xb: &[bool],
+    size: &Dim,
+) -> Result<BatchOut, AdError> {
+    let Op::ScanAdjoint {
+        body,
+        adjoint,
+        length,
+        reverse,
+        checkpoint,
+        n_consts,
+        n_carry,
+        n_xs,
+        n_acarry,
+        trips,
+    } = op
+    else {
+        return Err(internal("scan_adjoint rule applied to another op"));
+    };
+    let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+    let fixed = nc + nk + nx;
+    if *trips && xb.last() == Some(&true) {
+        return unsupported("scan_adjoint", "vmap");
+    }
+    let n_axs = x
+        .len()
+        .checked_sub(fixed + na + usize::from(*trips))
+        .ok_or_else(|| internal("a scan_adjoint has fewer operands than its attributes say"))?;
+    let forward = xb[..fixed].iter().any(|&b| b);
+    let body = if forward {
+        let flags = (0..fixed)
+            .map(|i| xb[i] || (nc..nc + nk).contains(&i))
+            .collect();
+        batched_step(cx.ctx, body, flags)?
+    } else {
+        body.clone()
+    };
+    // Adjoint parameters: consts, adjoint carry, carry, xs, adjoint xs.
+    let mut flags: Vec<bool> = xb[..nc].to_vec();
+    flags.extend(std::iter::repeat_n(true, na));
+    flags.extend(std::iter::repeat_n(forward, nk));
+    flags.extend_from_slice(&xb[nc + nk..fixed]);
+    flags.extend_from_slice(&xb[fixed + na..fixed + na + n_axs]);
+    let step = batched_step(cx.ctx, adjoint, flags)?;
+    let mut args = Vec::with_capacity(x.len());
+    for (i, &v) in x.iter().enumerate() {
+        let carry = (forward && (nc..nc + nk).contains(&i)) || (fixed..fixed + na).contains(&i);
+        let stacked =
+            (nc + nk..fixed).contains(&i) || (fixed + na..fixed + na + n_axs).contains(&i);
+        args.push(loop_operand(cx, v, xb[i], carry, stacked, size)?);
+    }
+    let res = cx.push(
+        Op::ScanAdjoint {
+            body,
+            adjoint: step,
+            length: length.clone(),
+            reverse: *reverse,
+            checkpoint: *checkpoint,
+            n_consts: nc,
+            n_carry: nk,
+            n_xs: nx,
+            n_acarry: na,
+            trips: *trips,
+        },
+        &args,
+    )?;
+    let mut y = res[..na].to_vec();
+    for &r in &res[na..] {
+        y.push(swap_leading(cx, r)?);
+    }
+    let yb = vec![true; y.len()];
+    Ok((y, yb))
 }
