@@ -635,25 +635,46 @@ fn jacobians_through_scans_in_both_modes() {
 }
 
 #[test]
-fn jacobian_through_a_while_in_reverse_mode() {
-    // Reverse mode batches the cotangents only, so the loop's trip count
-    // stays one for the batch; forward mode would batch the loop itself,
-    // whose lanes could run different trip counts.
+fn jacobians_through_a_while_in_both_modes() {
     for n in TRIPS {
         let m = while_program("", n);
         let args = while_inputs(3);
-        check_jacobian(
-            &m,
-            "g_float",
-            &args,
-            ad::Mode::Reverse,
-            &format!("while n={n}"),
+        for mode in [ad::Mode::Forward, ad::Mode::Reverse] {
+            check_jacobian(&m, "g_float", &args, mode, &format!("while n={n} {mode:?}"));
+        }
+    }
+}
+
+#[test]
+fn vmap_of_a_while_runs_each_lane_its_own_trips() {
+    // Batched over the initial state and the trip limit: the lanes run 0,
+    // 1, 3, 6 (the maximum) and 6 steps.
+    let m = while_program("", 0);
+    let width = 3;
+    let lanes = TRIPS.len();
+    let (vm, vf) = ad::vmap(&m, "g", &[2, 4], adjit::ir::Dim::var("b")).unwrap();
+    verify_module(&vm).unwrap();
+    let base = while_inputs(width);
+    let x0 = wave(lanes * width, 0.77);
+    let mut args = base.clone();
+    args[2] = t(&[lanes, width], x0.clone());
+    args.push(Tensor::i64(&[lanes], TRIPS.to_vec()).unwrap());
+    let out = run(&vm, &vf, &args);
+    for (lane, &n) in TRIPS.iter().enumerate() {
+        let mut one = base.clone();
+        one[2] = t(&[width], x0[lane * width..(lane + 1) * width].to_vec());
+        one.push(Tensor::i64(&[], vec![n]).unwrap());
+        let want = run(&m, "g", &one);
+        assert_eq!(
+            out[2].as_i64().unwrap()[lane],
+            n.min(6),
+            "lane {lane} trips"
         );
-        let fwd = ad::jacobian(&m, "g_float", &[0, 1, 2, 3], ad::Mode::Forward);
-        assert!(
-            matches!(fwd, Err(ad::AdError::Unsupported { op: "while", .. })),
-            "{fwd:?}"
-        );
+        for o in [0, 1, 3] {
+            let w = floats(&want[o]);
+            let got = &floats(&out[o])[lane * w.len()..(lane + 1) * w.len()];
+            assert_all_close(&format!("lane {lane} output {o}"), got, &w, 1e-14);
+        }
     }
 }
 

@@ -55,10 +55,9 @@
 //! [`rules::control`]): forward mode runs a loop over values and tangents,
 //! reverse mode ends with a `scan_adjoint` that recomputes the loop's states
 //! as its checkpointing policy says. `scan_adjoint` itself has no
-//! derivative rules, and a `while` cannot be batched (so no `hvp` through
-//! loops, no forward-mode `jacobian` through a `while`): those report
-//! [`AdError::Unsupported`] when a derivative flows through them. Loops
-//! that do not depend on the differentiated parameters are copied.
+//! derivative rules (so no `hvp` through loops) and cannot be batched with
+//! a batched trip count: those report [`AdError::Unsupported`]. Loops that
+//! do not depend on the differentiated parameters are copied.
 //!
 //! ```
 //! use adjit::ad;

@@ -42,22 +42,24 @@
 //!
 //! Batching runs the loop over the batched step (`@body_vmap`), with every
 //! carry batched and the batch axis of stacked operands and results moved
-//! behind the step axis; so `jacobian` works through `scan` in both modes
-//! and through `while` in reverse mode (which batches only the cotangents).
+//! behind the step axis. A batched `while` lets each lane run its own trip
+//! count: it loops while some lane's condition holds, and lanes whose
+//! condition fails keep their state (`@body_vmap_step`, `@cond_vmap_cond`).
+//! So `jacobian` and `vmap` work through `scan` and `while`.
 //!
 //! Not supported ([`AdError::Unsupported`]): derivatives of `scan_adjoint`
 //! itself (so second derivatives through a loop's reverse mode, such as
-//! `hvp` of a function with a loop; `jvp` of `jvp` works); batching a
-//! `while` or a `scan_adjoint` with a batched trip count, whose lanes could
-//! run different numbers of steps.
+//! `hvp` of a function with a loop; `jvp` of `jvp` works), and batching a
+//! `scan_adjoint` with a batched trip count (`vmap` of the gradient of a
+//! `while` over inputs that change its trip count).
 
 use super::super::AdError;
-use super::super::batch::{VmapSpec, to_batched};
+use super::super::batch::{VmapSpec, batched_type, to_batched};
 use super::super::emit::{Ctx, Emitter};
 use super::super::forward::JvpSpec;
 use super::super::reverse::{Seed, VjpSpec};
 use super::{BatchOut, JvpOut};
-use adjit_ir::{Checkpoint, Dim, Function, Op, Value};
+use adjit_ir::{Checkpoint, CmpOp, Dim, Elem, Function, Op, ReduceOp, Shape, Type, Value};
 use std::sync::Arc;
 
 /// JVP of `call @func(x...)`.
@@ -792,9 +794,120 @@ pub(crate) fn scan_batch(
     Ok((y, yb))
 }
 
-/// Batching of `while`: not supported yet.
-pub(crate) fn while_batch() -> Result<BatchOut, AdError> {
-    unsupported("while", "vmap")
+/// Builds the condition and body of a batched `while` whose lanes may run
+/// different numbers of trips, over `(consts..., state..., trips)` with
+/// every state batched and `trips: i64[b]` counting each lane's steps:
+/// - condition: some lane's condition holds;
+/// - body: the lanes whose condition holds take a step and count it, the
+///   others keep their state (`select`), so a lane stops for good when its
+///   condition first fails, as it would alone.
+fn masked_while(
+    ctx: &mut Ctx,
+    cond: &str,
+    body: &str,
+    n_consts: usize,
+    xb: &[bool],
+) -> Result<(Arc<str>, Arc<str>), AdError> {
+    let key = format!("while-vmap:{cond:?}:{body:?}:{n_consts}:{xb:?}");
+    let keys = (format!("{key}:cond"), format!("{key}:body"));
+    if let (Some(c), Some(b)) = (ctx.memo(&keys.0), ctx.memo(&keys.1)) {
+        return Ok((Arc::from(c.name.as_str()), Arc::from(b.name.as_str())));
+    }
+    let f = ctx.source(body)?;
+    let flags: Vec<bool> = (0..xb.len()).map(|i| xb[i] || i >= n_consts).collect();
+    let cond_b = batched_step(ctx, cond, flags.clone())?;
+    let body_b = batched_step(ctx, body, flags.clone())?;
+    let lanes = Dim::var(&fresh_batch_var(&f));
+    let mut names = Vec::new();
+    for (with_body, key) in [(false, keys.0), (true, keys.1)] {
+        let mut cx = Emitter::new(ctx);
+        let params: Vec<Value> = f
+            .params()
+            .iter()
+            .zip(&flags)
+            .map(|(&p, &b)| {
+                let ty = f.ty(p);
+                let ty = if b {
+                    batched_type(ty, &lanes)
+                } else {
+                    ty.clone()
+                };
+                cx.param(f.value_name(p), ty)
+            })
+            .collect();
+        let trips = cx.param("trips", Type::new(Elem::I64, Shape(vec![lanes.clone()])));
+        let go = cx.call(&cond_b, &params)?[0];
+        let outs = if with_body {
+            let next = cx.call(&body_b, &params)?;
+            let mut outs = Vec::with_capacity(next.len() + 1);
+            for (&s2, &s) in next.iter().zip(&params[n_consts..]) {
+                let mask = cx.broadcast(go, cx.shape(s), vec![0])?;
+                outs.push(cx.select(mask, s2, s)?);
+            }
+            let step = cx.convert(go, Elem::I64)?;
+            outs.push(cx.add(trips, step)?);
+            outs
+        } else {
+            let count = cx.convert(go, Elem::I64)?;
+            let most = cx.reduce(ReduceOp::Max, count, vec![0])?;
+            let zero = cx.splat(Type::scalar(Elem::I64), 0.0)?;
+            vec![cx.cmp(CmpOp::Gt, most, zero)?]
+        };
+        let g = cx.finish(&outs);
+        let base = if with_body {
+            format!("{body}_vmap_step")
+        } else {
+            format!("{cond}_vmap_cond")
+        };
+        names.push(ctx.add(g, &base, key, Vec::new())?.name);
+    }
+    Ok((Arc::from(names[0].as_str()), Arc::from(names[1].as_str())))
+}
+
+/// Batching of `while`: a `while` over every state batched and a per-lane
+/// trip count (see [`masked_while`]); the loop runs until no lane's
+/// condition holds or `max_trips` steps, and the batched trip count is the
+/// per-lane one. A lane that has stopped still evaluates the body (its
+/// result discarded), so a body that fails at run time on such a state
+/// fails the batch.
+pub(crate) fn while_batch(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    xb: &[bool],
+    size: &Dim,
+) -> Result<BatchOut, AdError> {
+    let Op::While {
+        cond,
+        body,
+        max_trips,
+        n_consts,
+        checkpoint,
+    } = op
+    else {
+        return Err(internal("while rule applied to another op"));
+    };
+    let [nc, _, n_state] = groups(x.len(), *n_consts, 0)?;
+    let (test, step) = masked_while(cx.ctx, cond, body, nc, xb)?;
+    let mut args = x[..nc].to_vec();
+    for (&v, &b) in x[nc..].iter().zip(&xb[nc..]) {
+        args.push(loop_operand(cx, v, b, true, false, size)?);
+    }
+    let zero = cx.splat(Type::new(Elem::I64, Shape(vec![size.clone()])), 0.0)?;
+    args.push(zero);
+    let res = cx.push(
+        Op::While {
+            cond: test,
+            body: step,
+            max_trips: max_trips.clone(),
+            n_consts: nc,
+            checkpoint: *checkpoint,
+        },
+        &args,
+    )?;
+    let y = res[..=n_state].to_vec();
+    let yb = vec![true; y.len()];
+    Ok((y, yb))
 }
 
 /// JVP of `scan_adjoint`: not supported (derivatives of a reverse sweep).

@@ -174,7 +174,7 @@ pub(crate) fn batch(
         Op::Matmul => one(linalg::matmul_batch(cx, x, xb, size)?),
         Op::Call { func } => control::call_batch(cx, func, x, xb, size),
         Op::Scan { .. } => control::scan_batch(cx, op, x, xb, size),
-        Op::While { .. } => control::while_batch(),
+        Op::While { .. } => control::while_batch(cx, op, x, xb, size),
         Op::ScanAdjoint { .. } => control::scan_adjoint_batch(cx, op, x, xb, size),
     }
 }
