@@ -1,9 +1,8 @@
 //! The project's random module generator (`adjit_ir::testgen`) against the
 //! transforms: every op on every element type, symbolic sizes, calls, edge
 //! literals, loops. Every transform either succeeds with a module that
-//! verifies or reports `scan_adjoint` (no derivative rules, no batching
-//! with a batched trip count); where the numbers are finite, the JVP and
-//! VJP pass the dot-product test.
+//! verifies or reports `scan_adjoint` (which has no derivative rules);
+//! where the numbers are finite, the JVP and VJP pass the dot-product test.
 
 mod ad_support;
 

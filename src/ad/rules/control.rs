@@ -44,14 +44,14 @@
 //! carry batched and the batch axis of stacked operands and results moved
 //! behind the step axis. A batched `while` lets each lane run its own trip
 //! count: it loops while some lane's condition holds, and lanes whose
-//! condition fails keep their state (`@body_vmap_step`, `@cond_vmap_cond`).
-//! So `jacobian` and `vmap` work through `scan` and `while`.
+//! condition fails keep their state (`@body_vmap_step`, `@cond_vmap_cond`);
+//! a `scan_adjoint` with a batched trip count likewise masks the steps of
+//! each lane beyond its count (`@body_vmap_lanes`). So `jacobian` and
+//! `vmap` work through `scan`, `while` and their gradients.
 //!
 //! Not supported ([`AdError::Unsupported`]): derivatives of `scan_adjoint`
-//! itself (so second derivatives through a loop's reverse mode, such as
-//! `hvp` of a function with a loop; `jvp` of `jvp` works), and batching a
-//! `scan_adjoint` with a batched trip count (`vmap` of the gradient of a
-//! `while` over inputs that change its trip count).
+//! itself, so second derivatives through a loop's reverse mode (`hvp` of a
+//! function with a loop); `jvp` of `jvp` works.
 
 use super::super::AdError;
 use super::super::batch::{VmapSpec, batched_type, to_batched};
@@ -924,8 +924,7 @@ pub(crate) fn scan_adjoint_vjp() -> Result<Vec<Option<Value>>, AdError> {
 /// body is batched (every carry) if any of its operands is, the adjoint
 /// step is batched with every adjoint carry batched, and stacked operands
 /// and results move their batch axis behind the step axis as for `scan`.
-/// A batched trip count (lanes running different numbers of steps) is not
-/// supported.
+/// A batched trip count goes to [`lanes_adjoint_batch`].
 pub(crate) fn scan_adjoint_batch(
     cx: &mut Emitter,
     op: &Op,
@@ -951,7 +950,7 @@ pub(crate) fn scan_adjoint_batch(
     let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
     let fixed = nc + nk + nx;
     if *trips && xb.last() == Some(&true) {
-        return unsupported("scan_adjoint", "vmap");
+        return lanes_adjoint_batch(cx, op, x, xb, size);
     }
     let n_axs = x
         .len()
@@ -992,6 +991,194 @@ pub(crate) fn scan_adjoint_batch(
             n_xs: nx,
             n_acarry: na,
             trips: *trips,
+        },
+        &args,
+    )?;
+    let mut y = res[..na].to_vec();
+    for &r in &res[na..] {
+        y.push(swap_leading(cx, r)?);
+    }
+    let yb = vec![true; y.len()];
+    Ok((y, yb))
+}
+
+/// The forward step and adjoint step of a `scan_adjoint` whose lanes run
+/// their own trip counts `n: i64[b]` (the last const), with a shared step
+/// counter `i: i64` appended to the carry: step `i` of a lane is taken only
+/// if `i < n` for that lane; otherwise its state and adjoint carry are
+/// kept and its per-step adjoint output is zero, as rows of steps that did
+/// not run are.
+fn lanes_steps(
+    ctx: &mut Ctx,
+    body: &str,
+    adjoint: &str,
+    [nc, nk, nx, na]: [usize; 4],
+    xb: &[bool],
+) -> Result<(Arc<str>, Arc<str>), AdError> {
+    let key = format!("adjoint-lanes:{body:?}:{adjoint:?}:{nc}:{nk}:{nx}:{na}:{xb:?}");
+    let keys = (format!("{key}:body"), format!("{key}:adjoint"));
+    if let (Some(b), Some(a)) = (ctx.memo(&keys.0), ctx.memo(&keys.1)) {
+        return Ok((Arc::from(b.name.as_str()), Arc::from(a.name.as_str())));
+    }
+    let fixed = nc + nk + nx;
+    let n_axs = xb.len() - fixed - na - 1;
+    // Batched: consts and scanned inputs as given, every carry and adjoint carry.
+    let fwd_flags: Vec<bool> = (0..fixed)
+        .map(|i| xb[i] || (nc..nc + nk).contains(&i))
+        .collect();
+    let mut adj_flags: Vec<bool> = xb[..nc].to_vec();
+    adj_flags.extend(std::iter::repeat_n(true, na + nk));
+    adj_flags.extend_from_slice(&xb[nc + nk..fixed]);
+    adj_flags.extend_from_slice(&xb[fixed + na..fixed + na + n_axs]);
+    let body_b = batched_step(ctx, body, fwd_flags.clone())?;
+    let adjoint_b = batched_step(ctx, adjoint, adj_flags.clone())?;
+    let mut names = Vec::new();
+    for (is_adjoint, key) in [(false, keys.0), (true, keys.1)] {
+        let (func, flags, step) = if is_adjoint {
+            (adjoint, &adj_flags, &adjoint_b)
+        } else {
+            (body, &fwd_flags, &body_b)
+        };
+        let f = ctx.source(func)?;
+        let lanes = Dim::var(&fresh_batch_var(&f));
+        // Where the trip counts and the step counter go among the parameters.
+        let (at_n, at_i) = if is_adjoint {
+            (nc, nc + na + nk)
+        } else {
+            (nc, nc + nk)
+        };
+        let mut cx = Emitter::new(ctx);
+        let mut params = Vec::with_capacity(f.params().len());
+        let (mut n, mut i) = (None, None);
+        for (k, (&p, &b)) in f.params().iter().zip(flags).enumerate() {
+            if k == at_n {
+                n = Some(cx.param("n", Type::new(Elem::I64, Shape(vec![lanes.clone()]))));
+            }
+            if k == at_i {
+                i = Some(cx.param("i", Type::scalar(Elem::I64)));
+            }
+            let ty = f.ty(p);
+            let ty = if b {
+                batched_type(ty, &lanes)
+            } else {
+                ty.clone()
+            };
+            params.push(cx.param(f.value_name(p), ty));
+        }
+        // After the last parameter when nothing follows them.
+        let lanes_ty = Type::new(Elem::I64, Shape(vec![lanes.clone()]));
+        let n = n.or_else(|| Some(cx.param("n", lanes_ty)));
+        let i = i.or_else(|| Some(cx.param("i", Type::scalar(Elem::I64))));
+        let (Some(n), Some(i)) = (n, i) else {
+            return Err(internal("a loop step has fewer parameters than its loop"));
+        };
+        let res = cx.call(step, &params)?;
+        let ib = cx.broadcast(i, Shape(vec![lanes.clone()]), vec![])?;
+        let live = cx.cmp(CmpOp::Lt, ib, n)?;
+        let (kept, n_kept) = if is_adjoint {
+            (&params[nc..nc + na], na)
+        } else {
+            (&params[nc..nc + nk], nk)
+        };
+        let mut outs = Vec::with_capacity(res.len() + 1);
+        for (k, &r) in res.iter().enumerate() {
+            // The forward step's per-step outputs are ignored by the op.
+            if !is_adjoint && k >= n_kept {
+                outs.push(r);
+                continue;
+            }
+            let mask = cx.broadcast(live, cx.shape(r), vec![0])?;
+            let other = match kept.get(k) {
+                Some(&old) => old,
+                None => cx.splat_like(r, 0.0)?,
+            };
+            outs.push(cx.select(mask, r, other)?);
+            if !is_adjoint && k + 1 == nk {
+                let one = cx.splat(Type::scalar(Elem::I64), 1.0)?;
+                outs.push(cx.add(i, one)?);
+            }
+        }
+        if !is_adjoint && nk == 0 {
+            let one = cx.splat(Type::scalar(Elem::I64), 1.0)?;
+            outs.insert(0, cx.add(i, one)?);
+        }
+        let g = cx.finish(&outs);
+        let base = format!("{func}_vmap_lanes");
+        names.push(ctx.add(g, &base, key, Vec::new())?.name);
+    }
+    Ok((Arc::from(names[0].as_str()), Arc::from(names[1].as_str())))
+}
+
+/// Batching of `scan_adjoint` with a batched trip count: each lane runs its
+/// own number of steps (see [`lanes_steps`]) inside one `scan_adjoint` of
+/// the most trips of any lane.
+fn lanes_adjoint_batch(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    xb: &[bool],
+    size: &Dim,
+) -> Result<BatchOut, AdError> {
+    let Op::ScanAdjoint {
+        body,
+        adjoint,
+        length,
+        reverse,
+        checkpoint,
+        n_consts,
+        n_carry,
+        n_xs,
+        n_acarry,
+        ..
+    } = op
+    else {
+        return Err(internal("scan_adjoint rule applied to another op"));
+    };
+    let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+    let fixed = nc + nk + nx;
+    let Some(&n) = x.last() else {
+        return Err(internal("a scan_adjoint without its trip count"));
+    };
+    if x.len() < fixed + na + 1 {
+        return Err(internal(
+            "a scan_adjoint has fewer operands than its attributes say",
+        ));
+    }
+    let (step, back) = lanes_steps(cx.ctx, body, adjoint, [nc, nk, nx, na], xb)?;
+    let n_axs = x.len() - fixed - na - 1;
+    let mut args = Vec::with_capacity(x.len() + 2);
+    for (k, &v) in x[..x.len() - 1].iter().enumerate() {
+        if k == nc {
+            args.push(n);
+        }
+        if k == nc + nk {
+            args.push(cx.splat(Type::scalar(Elem::I64), 0.0)?);
+        }
+        let carry = (nc..nc + nk).contains(&k) || (fixed..fixed + na).contains(&k);
+        let stacked =
+            (nc + nk..fixed).contains(&k) || (fixed + na..fixed + na + n_axs).contains(&k);
+        args.push(loop_operand(cx, v, xb[k], carry, stacked, size)?);
+    }
+    if x.len() - 1 == nc {
+        args.push(n);
+    }
+    if x.len() - 1 == nc + nk {
+        args.push(cx.splat(Type::scalar(Elem::I64), 0.0)?);
+    }
+    let most = cx.reduce(ReduceOp::Max, n, vec![0])?;
+    args.push(most);
+    let res = cx.push(
+        Op::ScanAdjoint {
+            body: step,
+            adjoint: back,
+            length: length.clone(),
+            reverse: *reverse,
+            checkpoint: *checkpoint,
+            n_consts: nc + 1,
+            n_carry: nk + 1,
+            n_xs: nx,
+            n_acarry: na,
+            trips: true,
         },
         &args,
     )?;
