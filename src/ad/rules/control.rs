@@ -1,4 +1,5 @@
-//! Rules of the ops that run other functions: `call`, `scan`, `while`.
+//! Rules of the ops that run other functions: `call`, `scan`, `while`,
+//! `scan_adjoint`.
 //!
 //! `call` is differentiated by deriving the callee into a new function of
 //! the module (memoized per callee and per set of active operands and
