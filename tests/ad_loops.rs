@@ -6,7 +6,8 @@
 //! are compared with each other bit for bit, and the memory the spring
 //! gradient holds is bounded through the interpreter's live-bytes limit.
 //! Batched loops (`vmap`, `jacobian`) are checked against each lane run
-//! alone and against forward mode.
+//! alone and against forward mode; `hvp` against central differences of the
+//! gradient (for spring, of the hand-written adjoint).
 
 mod common;
 
@@ -744,6 +745,129 @@ fn vmap_of_a_while_gradient_runs_each_lane_its_own_trips() {
                 let got = &floats(&out[o])[lane * w.len()..(lane + 1) * w.len()];
                 assert_all_close(&format!("{policy} lane {lane} output {o}"), got, &w, 1e-13);
             }
+        }
+    }
+}
+
+/// Checks `hvp` of the scalar function `f` (all parameters floats) along
+/// `v` against central differences of its gradient.
+fn check_hvp(m: &Module, f: &str, args: &[Tensor], v: &[Vec<f64>], tol: f64, what: &str) {
+    let wrt: Vec<usize> = (0..args.len()).collect();
+    let (hm, hf) = ad::hvp(m, f, &wrt).unwrap();
+    verify_module(&hm).unwrap();
+    let mut inputs = args.to_vec();
+    inputs.extend(
+        args.iter()
+            .zip(v)
+            .map(|(a, d)| Tensor::f64(a.shape(), d.clone()).unwrap()),
+    );
+    let hv = run(&hm, &hf, &inputs);
+    let (gm, gf) = ad::grad(m, f, &wrt).unwrap();
+    let h = 1e-5;
+    let plus = run(&gm, &gf, &shifted(args, v, h));
+    let minus = run(&gm, &gf, &shifted(args, v, -h));
+    for p in 0..args.len() {
+        let fd: Vec<f64> = floats(&plus[1 + p])
+            .iter()
+            .zip(floats(&minus[1 + p]))
+            .map(|(a, b)| (a - b) / (2.0 * h))
+            .collect();
+        for (i, (g, d)) in floats(&hv[p]).iter().zip(&fd).enumerate() {
+            assert!(
+                (g - d).abs() <= tol * (1.0 + d.abs()),
+                "{what}: (Hv)[{p}][{i}]: hvp {g}, differences of the gradient {d}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hvp_through_scans_and_whiles_matches_differences_of_the_gradient() {
+    let scan_loss = |attrs: &str| {
+        parse(&format!(
+            "{}\nfunc @loss(%a: f64[m], %w: f64, %h0: f64[m], %s0: f64, %xs: f64[T, m]) -> f64 {{
+  %hT: f64[m], %sT: f64, %zss: f64[T, m], %ys: f64[T] = call @f(%a, %w, %h0, %s0, %xs)
+  %hh: f64[m] = mul %hT, %hT
+  %a1: f64 = reduce_sum %hh, axes=[0]
+  %y2: f64[T] = mul %ys, %ys
+  %a2: f64 = reduce_sum %y2, axes=[0]
+  %b: f64 = add %a1, %a2
+  %s2: f64 = mul %sT, %sT
+  %l: f64 = add %b, %s2
+  return %l
+}}\n",
+            SCAN.replace("ATTRS", attrs)
+        ))
+    };
+    for attrs in ["", ", reverse, checkpoint=binomial(2)"] {
+        for len in [0usize, 1, 5] {
+            let m = scan_loss(attrs);
+            let args = scan_inputs(3, len);
+            let v = directions(&args, 0.7);
+            check_hvp(&m, "loss", &args, &v, 1e-7, &format!("scan T={len}{attrs}"));
+        }
+    }
+    for n in TRIPS {
+        for policy in ["", ", checkpoint=every(2)"] {
+            let m = while_program(policy, n);
+            let args = while_inputs(3);
+            let v = directions(&args, 0.2);
+            check_hvp(
+                &m,
+                "g_loss",
+                &args,
+                &v,
+                1e-7,
+                &format!("while n={n}{policy}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn spring_hvp_matches_differences_of_the_hand_written_adjoint() {
+    // Along a direction in (k, v0, x0): central differences of the
+    // workload's own gradient.
+    let (m, entry) = program("spring");
+    let (inp, args) = spring_inputs(17);
+    let (hm, hf) = ad::hvp(&m, &entry, &[0, 1, 2]).unwrap();
+    let v: Vec<Vec<f64>> = args[..3]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| wave(a.len(), 0.5 + i as f64))
+        .collect();
+    let mut inputs = args.clone();
+    inputs.extend((0..3).map(|i| Tensor::f64(args[i].shape(), v[i].clone()).unwrap()));
+    let hv = run(&hm, &hf, &inputs);
+    let h = 1e-5;
+    let at = |sign: f64| {
+        let mut p = inp.clone();
+        for (x, d) in p.k.iter_mut().zip(&v[0]) {
+            *x += sign * h * d;
+        }
+        for (x, d) in p.v0.iter_mut().zip(&v[1]) {
+            *x += sign * h * d;
+        }
+        for (x, d) in p.x0.iter_mut().zip(&v[2]) {
+            *x += sign * h * d;
+        }
+        let (_, dk, dv0, dx0) = spring_reference(&p);
+        [dk, dv0, dx0]
+    };
+    let (plus, minus) = (at(1.0), at(-1.0));
+    for p in 0..3 {
+        let fd: Vec<f64> = plus[p]
+            .iter()
+            .zip(&minus[p])
+            .map(|(a, b)| (a - b) / (2.0 * h))
+            .collect();
+        let got = floats(&hv[p]);
+        let scale = fd.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        for (i, (g, d)) in got.iter().zip(&fd).enumerate() {
+            assert!(
+                (g - d).abs() <= 1e-6 * scale,
+                "(Hv)[{p}][{i}]: hvp {g}, differences of the hand adjoint {d}"
+            );
         }
     }
 }

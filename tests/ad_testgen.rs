@@ -1,7 +1,7 @@
 //! The project's random module generator (`adjit_ir::testgen`) against the
 //! transforms: every op on every element type, symbolic sizes, calls, edge
 //! literals, loops. Every transform either succeeds with a module that
-//! verifies or reports `scan_adjoint` (which has no derivative rules);
+//! verifies or reports `scan_adjoint` (which has no VJP);
 //! where the numbers are finite, the JVP and VJP pass the dot-product test.
 
 mod ad_support;

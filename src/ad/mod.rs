@@ -54,8 +54,9 @@
 //! `scan` and `while` are differentiated in both modes (see
 //! [`rules::control`]): forward mode runs a loop over values and tangents,
 //! reverse mode ends with a `scan_adjoint` that recomputes the loop's states
-//! as its checkpointing policy says; all three loop ops can be batched.
-//! `scan_adjoint` itself has no derivative rules, so `hvp` through a loop
+//! as its checkpointing policy says; all three loop ops can be batched, and
+//! `scan_adjoint` has a JVP, so `hvp` and `jacobian` work through loops.
+//! `scan_adjoint` has no VJP: reverse mode of a gradient through a loop
 //! reports [`AdError::Unsupported`]. Loops that do not depend on the
 //! differentiated parameters are copied.
 //!

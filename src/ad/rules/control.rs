@@ -50,9 +50,10 @@
 //! each lane beyond its count (`@body_vmap_lanes`). So `jacobian` and
 //! `vmap` work through `scan`, `while` and their gradients.
 //!
-//! Not supported ([`AdError::Unsupported`]): derivatives of `scan_adjoint`
-//! itself, so second derivatives through a loop's reverse mode (`hvp` of a
-//! function with a loop); `jvp` of `jvp` works.
+//! `scan_adjoint` has a JVP (a `scan_adjoint` of the tangent steps of its
+//! forward and reverse steps), so forward-over-reverse works through loops
+//! (`hvp`). It has no VJP ([`AdError::Unsupported`]): reverse-over-reverse
+//! (`vjp` of a gradient) through a loop is not supported.
 
 use super::super::AdError;
 use super::super::batch::{VmapSpec, batched_type, to_batched};
@@ -252,10 +253,12 @@ fn groups(n: usize, n_consts: usize, n_carry: usize) -> Result<[usize; 3], AdErr
 /// ẋ...) -> (k'..., k̇'..., y..., ẏ...)`, with a tangent for each operand
 /// flagged in `active` (body parameter order) and each per-step output in
 /// `ys` (body output indices). Every active carry gets its tangent back.
+/// `groups` are the sizes of the parameter groups, each followed by its
+/// tangents; the first two are the consts and the carries.
 fn jvp_step(
     ctx: &mut Ctx,
     body: &str,
-    groups: [usize; 3],
+    groups: &[usize],
     active: &[bool],
     ys: &[usize],
 ) -> Result<String, AdError> {
@@ -264,7 +267,7 @@ fn jvp_step(
         return Ok(d.name);
     }
     let f = ctx.source(body)?;
-    let [n_consts, n_carry, _] = groups;
+    let (n_consts, n_carry) = (groups[0], groups[1]);
     let n_out = f.outputs().len();
     let carries: Vec<usize> = (0..n_carry).filter(|&i| active[n_consts + i]).collect();
     let spec = JvpSpec {
@@ -278,7 +281,7 @@ fn jvp_step(
     let mut cx = Emitter::new(ctx);
     let (mut primal, mut tangent) = (Vec::new(), Vec::new());
     let mut start = 0;
-    for n in groups {
+    for &n in groups {
         for i in start..start + n {
             let p = f.params()[i];
             primal.push(cx.param(f.value_name(p), f.ty(p).clone()));
@@ -358,7 +361,7 @@ pub(crate) fn scan_jvp(
     let active = loop_activity(&f, n_consts, n_carry, seed);
     let outs = output_activity(&f, &active);
     let ys: Vec<usize> = (n_carry..n_out).filter(|&j| outs[j] && want[j]).collect();
-    let step = jvp_step(cx.ctx, body, g, &active, &ys)?;
+    let step = jvp_step(cx.ctx, body, &g, &active, &ys)?;
     let args = tangent_operands(cx, &g, &active, x, dx)?;
     let nc = active[..n_consts].iter().filter(|&&a| a).count();
     let nk = active[n_consts..n_consts + n_carry]
@@ -448,7 +451,7 @@ pub(crate) fn while_jvp(
     let f = cx.ctx.source(body)?;
     let seed = dx.iter().map(Option::is_some).collect();
     let active = loop_activity(&f, n_consts, n_state, seed);
-    let step = jvp_step(cx.ctx, body, [n_consts, n_state, 0], &active, &[])?;
+    let step = jvp_step(cx.ctx, body, &[n_consts, n_state, 0], &active, &[])?;
     let test = jvp_cond(cx.ctx, cond, [n_consts, n_state], &active)?;
     let args = tangent_operands(cx, &[n_consts, n_state], &active, x, dx)?;
     let nc = active[..n_consts].iter().filter(|&&a| a).count();
@@ -911,9 +914,89 @@ pub(crate) fn while_batch(
     Ok((y, yb))
 }
 
-/// JVP of `scan_adjoint`: not supported (derivatives of a reverse sweep).
-pub(crate) fn scan_adjoint_jvp() -> Result<JvpOut, AdError> {
-    unsupported("scan_adjoint", "jvp")
+/// JVP of `scan_adjoint`: a `scan_adjoint` whose forward step is the
+/// body's tangent step over `(carry, carry tangent)` and whose reverse step
+/// is the adjoint step's tangent step over `(adjoint carry, its tangent)`;
+/// each operand group is followed by the tangents of its active members.
+/// This is what makes `hvp` (forward over reverse) work through loops.
+pub(crate) fn scan_adjoint_jvp(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    dx: &[Option<Value>],
+    want: &[bool],
+) -> Result<JvpOut, AdError> {
+    let Op::ScanAdjoint {
+        body,
+        adjoint,
+        length,
+        reverse,
+        checkpoint,
+        n_consts,
+        n_carry,
+        n_xs,
+        n_acarry,
+        trips,
+    } = op
+    else {
+        return Err(internal("scan_adjoint rule applied to another op"));
+    };
+    let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+    let fixed = nc + nk + nx;
+    let n_axs = x
+        .len()
+        .checked_sub(fixed + na + usize::from(*trips))
+        .ok_or_else(|| internal("a scan_adjoint has fewer operands than its attributes say"))?;
+    let seed: Vec<bool> = dx.iter().map(Option::is_some).collect();
+    let fwd = cx.ctx.source(body)?;
+    let fwd_active = loop_activity(&fwd, nc, nk, seed[..fixed].to_vec());
+    // The adjoint step's parameters: consts, adjoint carry, carry, xs, adjoint xs.
+    let mut adj_seed: Vec<bool> = fwd_active[..nc].to_vec();
+    adj_seed.extend_from_slice(&seed[fixed..fixed + na]);
+    adj_seed.extend_from_slice(&fwd_active[nc..]);
+    adj_seed.extend_from_slice(&seed[fixed + na..fixed + na + n_axs]);
+    let adj = cx.ctx.source(adjoint)?;
+    let adj_active = loop_activity(&adj, nc, na, adj_seed);
+    let outs = output_activity(&adj, &adj_active);
+    let n_out = adj.outputs().len();
+    let ys: Vec<usize> = (na..n_out).filter(|&j| outs[j] && want[j]).collect();
+    let step = jvp_step(cx.ctx, body, &[nc, nk, nx], &fwd_active, &[])?;
+    let back = jvp_step(cx.ctx, adjoint, &[nc, na, nk, nx, n_axs], &adj_active, &ys)?;
+    // The operands' activity in the op's order.
+    let mut active = fwd_active.clone();
+    active.extend_from_slice(&adj_active[nc..nc + na]);
+    active.extend_from_slice(&adj_active[nc + na + nk + nx..]);
+    let groups = [nc, nk, nx, na, n_axs];
+    let mut args = tangent_operands(cx, &groups, &active, x, dx)?;
+    args.extend(x.last().filter(|_| *trips));
+    let count = |range: std::ops::Range<usize>| active[range].iter().filter(|&&a| a).count();
+    let nda = count(fixed..fixed + na);
+    let res = cx.push(
+        Op::ScanAdjoint {
+            body: Arc::from(step.as_str()),
+            adjoint: Arc::from(back.as_str()),
+            length: length.clone(),
+            reverse: *reverse,
+            checkpoint: *checkpoint,
+            n_consts: nc + count(0..nc),
+            n_carry: nk + count(nc..nc + nk),
+            n_xs: nx + count(nc + nk..fixed),
+            n_acarry: na + nda,
+            trips: *trips,
+        },
+        &args,
+    )?;
+    let n_ys = n_out - na;
+    let y: Vec<Value> = [&res[..na], &res[na + nda..na + nda + n_ys]].concat();
+    let mut dy = vec![None; n_out];
+    let mut next = res[na..na + nda].iter();
+    for i in (0..na).filter(|&i| active[fixed + i]) {
+        dy[i] = next.next().copied();
+    }
+    for (&j, &t) in ys.iter().zip(&res[na + nda + n_ys..]) {
+        dy[j] = Some(t);
+    }
+    Ok((y, dy))
 }
 
 /// VJP of `scan_adjoint`: not supported (derivatives of a reverse sweep).

@@ -12,7 +12,7 @@
 //! | [`structural`] | broadcast, reshape, transpose, slice, pad, concat, gather, scatter-add |
 //! | [`reduce`] | reduce sum / prod / max / min |
 //! | [`linalg`] | matmul |
-//! | [`control`] | call, scan, while, scan_adjoint (batching only) |
+//! | [`control`] | call, scan, while, scan_adjoint (JVP and batching) |
 //!
 //! `const`, `iota` and `size` have no operands, hence no derivative and no
 //! batch axis; their arms are here.
@@ -93,7 +93,7 @@ pub(crate) fn jvp(
         Op::Call { func } => control::call_jvp(cx, func, x, dx, want),
         Op::Scan { .. } => control::scan_jvp(cx, op, x, dx, want),
         Op::While { .. } => control::while_jvp(cx, op, x, dx),
-        Op::ScanAdjoint { .. } => control::scan_adjoint_jvp(),
+        Op::ScanAdjoint { .. } => control::scan_adjoint_jvp(cx, op, x, dx, want),
     }
 }
 
