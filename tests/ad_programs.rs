@@ -203,11 +203,21 @@ fn black_scholes_delta_and_vega() {
 }
 
 #[test]
-fn spring_needs_the_scan_rule() {
+fn reverse_over_reverse_through_a_loop_needs_a_vjp_of_scan_adjoint() {
+    // Gradients and forward-over-reverse (hvp) go through the loop
+    // (tests/ad_loops.rs); reverse mode of a gradient would reverse its
+    // reverse sweep, which has no rule.
     let (m, entry) = program("spring");
-    let r = ad::grad(&m, &entry, &[0, 1]);
+    let (g, gname) = ad::grad(&m, &entry, &[0, 1]).unwrap();
+    let r = ad::vjp(&g, &gname, &[0, 1]);
     assert!(
-        matches!(r, Err(AdError::Unsupported { op: "scan", .. })),
+        matches!(
+            r,
+            Err(AdError::Unsupported {
+                op: "scan_adjoint",
+                transform: "vjp"
+            })
+        ),
         "{r:?}"
     );
 }

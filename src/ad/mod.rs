@@ -51,9 +51,14 @@
 //!   between float types and stops them at `i64`/`bool`;
 //! - `atan2` at the origin gives NaN.
 //!
-//! `scan` and `while` report [`AdError::Unsupported`] when a derivative
-//! flows through them (see [`rules::control`] for how their rules slot in);
-//! loops that do not depend on the differentiated parameters are copied.
+//! `scan` and `while` are differentiated in both modes (see
+//! [`rules::control`]): forward mode runs a loop over values and tangents,
+//! reverse mode ends with a `scan_adjoint` that recomputes the loop's states
+//! as its checkpointing policy says; all three loop ops can be batched, and
+//! `scan_adjoint` has a JVP, so `hvp` and `jacobian` work through loops.
+//! `scan_adjoint` has no VJP: reverse mode of a gradient through a loop
+//! reports [`AdError::Unsupported`]. Loops that do not depend on the
+//! differentiated parameters are copied.
 //!
 //! ```
 //! use adjit::ad;

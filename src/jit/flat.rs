@@ -131,7 +131,7 @@ fn inline(
                 let outs = inline(module, callee, &ins, flat, depth + 1)?;
                 map.extend_from_slice(&outs);
             }
-            Op::Scan { .. } | Op::While { .. } => {
+            Op::Scan { .. } | Op::While { .. } | Op::ScanAdjoint { .. } => {
                 return Err(CompileError::Unsupported {
                     func: f.name().to_string(),
                     op: node.op.name(),
