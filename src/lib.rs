@@ -7,6 +7,7 @@
 
 pub use adjit_ir as ir;
 
+pub mod gradbench;
 pub mod jit;
 pub mod tape;
 pub mod workloads;

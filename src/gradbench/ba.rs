@@ -1,0 +1,160 @@
+//! `ba`: bundle adjustment. `objective` returns the reprojection errors
+//! (2 per observation) and the weight errors (1 per observation);
+//! `jacobian` their sparse Jacobian in GradBench's abbreviated form.
+//!
+//! The input gives one camera, one point, one weight and one feature, to be
+//! repeated `n`, `m` and `p` times, with observation `i` pairing camera
+//! `i mod n` with point `i mod m`. The repetition and the observation
+//! indices are made when the input is read (not timed, as in the
+//! reference); the graph computes every observation (it does not exploit
+//! the repetition), gathering each observation's camera and point by index.
+//!
+//! Outputs are reported as GradBench's reference tool reports them: the
+//! first observation's two reprojection errors and its weight error, each
+//! with its repetition count.
+
+use super::input::{field, finish, float, result, size, tensor, vector_of};
+use super::{GradbenchError, Job, number, unknown_function};
+use crate::ir::{Graph, Module, Tensor, Type, Var};
+use serde_json::{Value, json};
+
+/// Camera parameters: rotation (3), centre (3), focal length, principal
+/// point (2), radial distortion (2).
+pub(crate) const CAM: usize = 11;
+
+/// Column `c` of a `[p, w]` value, as `[p, 1]`.
+fn col<'g>(v: Var<'g>, c: usize) -> Var<'g> {
+    v.slice_axis(1, c, c + 1)
+}
+
+/// The cross product of two `[p, 3]` values, row by row.
+fn cross<'g>(g: &'g Graph, a: Var<'g>, b: Var<'g>) -> Var<'g> {
+    let (a0, a1, a2) = (col(a, 0), col(a, 1), col(a, 2));
+    let (b0, b1, b2) = (col(b, 0), col(b, 1), col(b, 2));
+    g.concat(
+        &[a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0],
+        1,
+    )
+}
+
+/// The errors of `p` observations given their cameras `[p, 11]`, points
+/// `[p, 3]`, weights `[p, 1]` and features `[p, 2]`: reprojection `[p, 2]`.
+fn reprojection<'g>(g: &'g Graph, cam: Var<'g>, x: Var<'g>, w: Var<'g>, feat: Var<'g>) -> Var<'g> {
+    let rot = cam.slice_axis(1, 0usize, 3usize);
+    let centre = cam.slice_axis(1, 3usize, 6usize);
+    let focal = col(cam, 6);
+    let principal = cam.slice_axis(1, 7usize, 9usize);
+    let (k1, k2) = (col(cam, 9), col(cam, 10));
+    let pt = x - centre;
+
+    // Rodrigues' rotation; at zero angle, its first-order form. The angle
+    // is replaced by 1 where it is zero so that the unused branch stays
+    // finite (and so do its derivatives).
+    let sqtheta = col(rot, 0) * col(rot, 0) + col(rot, 1) * col(rot, 1) + col(rot, 2) * col(rot, 2);
+    let nonzero = sqtheta.not_equal(0.0);
+    let theta = g.select(nonzero, sqtheta, 1.0).sqrt();
+    let (costheta, sintheta) = (theta.cos(), theta.sin());
+    let axis = rot * (1.0 / theta);
+    let tmp = (col(axis, 0) * col(pt, 0) + col(axis, 1) * col(pt, 1) + col(axis, 2) * col(pt, 2))
+        * (1.0 - costheta);
+    let rotated = pt * costheta + cross(g, axis, pt) * sintheta + axis * tmp;
+    let first_order = pt + cross(g, rot, pt);
+    let xcam = g.select(nonzero, rotated, first_order);
+
+    let proj = xcam.slice_axis(1, 0usize, 2usize) / col(xcam, 2);
+    let rsq = col(proj, 0) * col(proj, 0) + col(proj, 1) * col(proj, 1);
+    let distortion = 1.0 + k1 * rsq + k2 * rsq * rsq;
+    let proj = proj * distortion * focal + principal;
+    w * (proj - feat)
+}
+
+/// The objective graph for `n` cameras, `m` points and `p` observations;
+/// parameters `cams [n, 11], x [m, 3], w [p], feats [p, 2], cam_idx [p],
+/// pt_idx [p]`; results `reproj_err [p, 2], w_err [p]`.
+pub(crate) fn objective(n: usize, m: usize, p: usize) -> Result<(Module, String), GradbenchError> {
+    let g = Graph::new("ba");
+    let cams = g.param("cams", Type::f64(&[n, CAM]));
+    let xs = g.param("x", Type::f64(&[m, 3]));
+    let w = g.param("w", Type::f64(&[p]));
+    let feats = g.param("feats", Type::f64(&[p, 2]));
+    let cam_idx = g.param("cam_idx", Type::new(crate::ir::Elem::I64, [p]));
+    let pt_idx = g.param("pt_idx", Type::new(crate::ir::Elem::I64, [p]));
+    let cam = cams.gather(cam_idx, 0);
+    let x = xs.gather(pt_idx, 0);
+    let reproj = reprojection(&g, cam, x, w.reshape([p, 1]), feats);
+    let w_err = 1.0 - w * w;
+    finish(&g, &[reproj, w_err])
+}
+
+/// The inputs of the objective graph, repeated from one of each.
+fn inputs(input: &Value) -> Result<(usize, usize, usize, Vec<Tensor>), GradbenchError> {
+    let n = size(input, "n")?;
+    let m = size(input, "m")?;
+    let p = size(input, "p")?;
+    if n == 0 || m == 0 || p == 0 {
+        return Err(GradbenchError::Input(
+            "`n`, `m` and `p` must be positive".into(),
+        ));
+    }
+    let cam = vector_of(field(input, "cam")?, "cam")?;
+    let x = vector_of(field(input, "x")?, "x")?;
+    let w = float(input, "w")?;
+    let feat = vector_of(field(input, "feat")?, "feat")?;
+    if cam.len() != CAM || x.len() != 3 || feat.len() != 2 {
+        return Err(GradbenchError::Input(
+            "`cam`, `x` and `feat` must have 11, 3 and 2 entries".into(),
+        ));
+    }
+    let repeat = |v: &[f64], times: usize| -> Vec<f64> {
+        v.iter().copied().cycle().take(v.len() * times).collect()
+    };
+    let idx = |modulus: usize| -> Result<Tensor, GradbenchError> {
+        let v = (0..p).map(|i| (i % modulus) as i64).collect();
+        Tensor::i64(&[p], v).map_err(|e| GradbenchError::Input(e.to_string()))
+    };
+    let t = vec![
+        tensor(&[n, CAM], repeat(&cam, n))?,
+        tensor(&[m, 3], repeat(&x, m))?,
+        tensor(&[p], vec![w; p])?,
+        tensor(&[p, 2], repeat(&feat, p))?,
+        idx(n)?,
+        idx(m)?,
+    ];
+    Ok((n, m, p, t))
+}
+
+pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> {
+    let (n, m, p, inputs) = inputs(input)?;
+    let key = format!("ba/{function}/n={n},m={m},p={p}");
+    match function {
+        "objective" => Ok(Job {
+            key,
+            build: Box::new(move || objective(n, m, p)),
+            inputs,
+            output: Box::new(move |outs| {
+                let reproj = result(&outs, 0)?;
+                let w_err = result(&outs, 1)?;
+                if reproj.len() < 2 || w_err.is_empty() {
+                    return Err(GradbenchError::Eval("empty results".into()));
+                }
+                Ok(json!({
+                    "reproj_error": { "elements": [number(reproj[0]), number(reproj[1])], "repeated": p },
+                    "w_err": { "element": number(w_err[0]), "repeated": p },
+                }))
+            }),
+        }),
+        "jacobian" => Ok(Job {
+            key,
+            build: Box::new(move || {
+                let _ = objective(n, m, p)?;
+                Err(GradbenchError::Unsupported(
+                    "`jacobian` needs adjit's AD transforms, which this build does not have yet"
+                        .into(),
+                ))
+            }),
+            inputs,
+            output: Box::new(|_| Err(GradbenchError::Unsupported("no jacobian".into()))),
+        }),
+        _ => Err(unknown_function("ba", function)),
+    }
+}

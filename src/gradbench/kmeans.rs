@@ -1,0 +1,61 @@
+//! `kmeans`: the cost `Σᵢ minⱼ ‖Cⱼ − Pᵢ‖²` of points `P` (n×d) under
+//! centroids `C` (k×d), and `dir`, the Newton direction `J ⊘ diag(H)` where
+//! `J` is the cost's gradient with respect to `C` and `H` its (diagonal)
+//! Hessian.
+//!
+//! The squared distances are formed as `‖Pᵢ‖² − 2 Pᵢ·Cⱼ + ‖Cⱼ‖²`, one matrix
+//! product instead of an n×k×d difference tensor; the first and last terms
+//! are the same for every `j` and for every `i`, so the minimum picks the
+//! same centroid up to rounding.
+
+use super::input::{finish, matrix, result, rows, scalar_result, tensor};
+use super::{GradbenchError, Job, unknown_function};
+use crate::ir::{Graph, Module, Type};
+use serde_json::Value;
+
+/// The cost graph for `n` points, `k` centroids, `d` dimensions.
+pub(crate) fn cost(n: usize, k: usize, d: usize) -> Result<(Module, String), GradbenchError> {
+    let g = Graph::new("cost");
+    let p = g.param("points", Type::f64(&[n, d]));
+    let c = g.param("centroids", Type::f64(&[k, d]));
+    let pp = (p * p).sum(&[1]).reshape([n, 1]);
+    let cc = (c * c).sum(&[1]).reshape([1, k]);
+    let dist = pp - 2.0 * p.matmul(c.t()) + cc;
+    let closest = dist.reduce_min(&[1]);
+    finish(&g, &[closest.sum(&[0])])
+}
+
+/// The Newton direction needs the gradient and the Hessian's diagonal.
+fn dir(n: usize, k: usize, d: usize) -> Result<(Module, String), GradbenchError> {
+    let _ = cost(n, k, d)?;
+    Err(GradbenchError::Unsupported(
+        "`dir` needs adjit's AD transforms (a gradient and a Hessian-vector product), which this build does not have yet".into(),
+    ))
+}
+
+pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> {
+    let (n, d, points) = matrix(input, "points")?;
+    let (k, dc, centroids) = matrix(input, "centroids")?;
+    if dc != d && k > 0 && n > 0 {
+        return Err(GradbenchError::Input(format!(
+            "points have {d} coordinates but centroids {dc}"
+        )));
+    }
+    let inputs = vec![tensor(&[n, d], points)?, tensor(&[k, d], centroids)?];
+    let key = format!("kmeans/{function}/n={n},k={k},d={d}");
+    match function {
+        "cost" => Ok(Job {
+            key,
+            build: Box::new(move || cost(n, k, d)),
+            inputs,
+            output: Box::new(|outs| scalar_result(&outs, 0)),
+        }),
+        "dir" => Ok(Job {
+            key,
+            build: Box::new(move || dir(n, k, d)),
+            inputs,
+            output: Box::new(move |outs| Ok(rows(result(&outs, 0)?, k, d))),
+        }),
+        _ => Err(unknown_function("kmeans", function)),
+    }
+}

@@ -1,0 +1,85 @@
+//! `ode`: `s` classical Runge–Kutta steps over `[0, 2]` of
+//! `y₀' = x₀`, `yᵢ' = xᵢ yᵢ₋₁` from `y(0) = 0`; `primal` returns `y(2)`,
+//! `gradient` the gradient of its last element with respect to `x`.
+//!
+//! The time loop is a `scan` over a body function holding one step, with
+//! every operation in the reference's order, so the results agree to
+//! rounding.
+
+use super::input::{list, result, size, tensor, vector};
+use super::{GradbenchError, Job, gradient, unknown_function};
+use crate::ir::{Graph, Module, Shape, Type, Var};
+use serde_json::Value;
+
+/// The right-hand side: `z₀ = x₀`, `zᵢ = xᵢ yᵢ₋₁`.
+fn rhs<'g>(g: &'g Graph, x: Var<'g>, y: Var<'g>, n: usize) -> Var<'g> {
+    let one = g.constant(&[1.0], [1]);
+    let shifted = g.concat(&[one, y.slice_axis(0, 0usize, n - 1)], 0);
+    x * shifted
+}
+
+/// The module for `n` unknowns and `s` steps; its entry returns `y(2)`, or
+/// only its last element if `last_only`.
+pub(crate) fn primal(
+    n: usize,
+    s: usize,
+    last_only: bool,
+) -> Result<(Module, String), GradbenchError> {
+    if n == 0 {
+        return Err(GradbenchError::Input("`x` must not be empty".into()));
+    }
+    let h = 2.0 / s as f64;
+    let mut module = Module::new();
+    let body = Graph::new("rk4_step");
+    let x = body.param("x", Type::f64(&[n]));
+    let y = body.param("y", Type::f64(&[n]));
+    let k1 = rhs(&body, x, y, n);
+    let k2 = rhs(&body, x, y + h * k1 / 2.0, n);
+    let k3 = rhs(&body, x, y + h * k2 / 2.0, n);
+    let k4 = rhs(&body, x, y + h * k3, n);
+    let next = y + h * (k1 + 2.0 * k2 + 2.0 * k3 + k4) / 6.0;
+    let step = body
+        .finish(&[next])
+        .map_err(|e| GradbenchError::Graph(e.to_string()))?;
+    module
+        .add(step)
+        .map_err(|e| GradbenchError::Graph(e.to_string()))?;
+
+    let g = Graph::with_module("ode", &module);
+    let x = g.param("x", Type::f64(&[n]));
+    let y0 = g.zeros(Type::f64(&[n]));
+    let out = g.scan("rk4_step", s, &[x], &[y0], &[], false);
+    let mut yf = out[0];
+    if last_only {
+        yf = yf.slice_axis(0, n - 1, n).reshape(Shape::scalar());
+    }
+    let f = g
+        .finish(&[yf])
+        .map_err(|e| GradbenchError::Graph(e.to_string()))?;
+    module
+        .add(f)
+        .map_err(|e| GradbenchError::Graph(e.to_string()))?;
+    Ok((module, "ode".into()))
+}
+
+pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> {
+    let x = vector(input, "x")?;
+    let s = size(input, "s")?;
+    let n = x.len();
+    let inputs = vec![tensor(&[n], x)?];
+    let key = format!("ode/{function}/n={n},s={s}");
+    let build: Box<dyn FnOnce() -> _> = match function {
+        "primal" => Box::new(move || primal(n, s, false)),
+        "gradient" => Box::new(move || {
+            let (m, f) = primal(n, s, true)?;
+            gradient(m, &f, &[0])
+        }),
+        _ => return Err(unknown_function("ode", function)),
+    };
+    Ok(Job {
+        key,
+        build,
+        inputs,
+        output: Box::new(|outs| Ok(list(result(&outs, 0)?))),
+    })
+}

@@ -1,0 +1,495 @@
+//! The GradBench tool: the protocol on canned sessions, and every eval's
+//! primal against an independent plain-Rust implementation written here.
+
+use adjit::gradbench::{GradbenchError, run};
+use adjit::workloads::gmm as wgmm;
+use adjit::workloads::rng::SplitMix64;
+use serde_json::{Value, json};
+
+/// Runs a session of messages and returns the responses.
+fn session(messages: &[Value]) -> Vec<Value> {
+    let input: String = messages.iter().map(|m| format!("{m}\n")).collect();
+    let mut out = Vec::new();
+    run(input.as_bytes(), &mut out).expect("the session runs");
+    let text = String::from_utf8(out).expect("utf-8");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("each response is JSON"))
+        .collect()
+}
+
+/// Evaluates one function and returns the response.
+fn evaluate(module: &str, function: &str, input: Value) -> Value {
+    let r = session(&[
+        json!({"id": 0, "kind": "define", "module": module}),
+        json!({"id": 1, "kind": "evaluate", "module": module, "function": function, "input": input}),
+    ]);
+    assert_eq!(r[0], json!({"id": 0, "success": true}));
+    r[1].clone()
+}
+
+/// The output of a successful evaluation.
+fn output(module: &str, function: &str, input: Value) -> Value {
+    let r = evaluate(module, function, input);
+    assert_eq!(r["success"], json!(true), "{r}");
+    r["output"].clone()
+}
+
+fn runs(mut input: Value) -> Value {
+    input["min_runs"] = json!(1);
+    input["min_seconds"] = json!(0);
+    input
+}
+
+fn close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * (1.0 + a.abs().max(b.abs()))
+}
+
+fn assert_close(got: &Value, want: f64, tol: f64) {
+    let g = got
+        .as_f64()
+        .unwrap_or_else(|| panic!("{got} is not a number"));
+    assert!(close(g, want, tol), "got {g}, want {want}");
+}
+
+fn as_vec(v: &Value) -> Vec<f64> {
+    v.as_array()
+        .expect("a list")
+        .iter()
+        .map(|x| x.as_f64().expect("a number"))
+        .collect()
+}
+
+fn timings(r: &Value, name: &str) -> Vec<u64> {
+    r["timings"]
+        .as_array()
+        .expect("timings")
+        .iter()
+        .filter(|t| t["name"] == name)
+        .map(|t| t["nanoseconds"].as_u64().expect("nanoseconds"))
+        .collect()
+}
+
+// ---------------------------------------------------------------- protocol
+
+#[test]
+fn a_session_answers_every_message_with_its_id() {
+    let r = session(&[
+        json!({"id": 0, "kind": "start", "eval": "hello"}),
+        json!({"id": 1, "kind": "define", "module": "hello"}),
+        json!({"id": 2, "kind": "evaluate", "module": "hello", "function": "square", "input": 3.0}),
+        json!({"id": 3, "kind": "analysis", "of": 2, "valid": true}),
+        json!({"id": 4, "kind": "evaluate", "module": "hello", "function": "square", "input": -1.5}),
+        json!({"id": 5, "kind": "analysis", "of": 4, "valid": false, "error": "nope"}),
+        json!({"id": 6, "kind": "a kind from the future", "whatever": [1, 2]}),
+    ]);
+    assert_eq!(r.len(), 7);
+    for (i, resp) in r.iter().enumerate() {
+        assert_eq!(resp["id"], json!(i));
+    }
+    assert_eq!(r[0]["tool"], json!("adjit"));
+    assert!(r[0]["config"]["backend"].is_string());
+    assert_eq!(r[1], json!({"id": 1, "success": true}));
+    assert_eq!(r[2]["success"], json!(true));
+    assert_eq!(r[2]["output"], json!(9.0));
+    assert_eq!(r[4]["output"], json!(2.25));
+    // Non-substantive messages get the bare id.
+    assert_eq!(r[3], json!({"id": 3}));
+    assert_eq!(r[5], json!({"id": 5}));
+    assert_eq!(r[6], json!({"id": 6}));
+}
+
+#[test]
+fn compilation_is_timed_once_per_size_and_apart_from_evaluation() {
+    let x = |n: usize| json!({"x": vec![0.5; n], "min_runs": 1, "min_seconds": 0});
+    let r = session(&[
+        json!({"id": 0, "kind": "evaluate", "module": "lse", "function": "primal", "input": x(4)}),
+        json!({"id": 1, "kind": "evaluate", "module": "lse", "function": "primal", "input": x(4)}),
+        json!({"id": 2, "kind": "evaluate", "module": "lse", "function": "primal", "input": x(5)}),
+    ]);
+    for (resp, compiled) in r.iter().zip([true, false, true]) {
+        assert_eq!(resp["success"], json!(true), "{resp}");
+        assert_eq!(timings(resp, "evaluate").len(), 1);
+        assert_eq!(timings(resp, "build").len(), usize::from(compiled));
+        assert_eq!(timings(resp, "compile").len(), usize::from(compiled));
+    }
+}
+
+#[test]
+fn min_runs_and_min_seconds_are_honoured() {
+    let input = json!({"x": [1.0, 2.0, 3.0], "min_runs": 7, "min_seconds": 0});
+    assert_eq!(
+        timings(&evaluate("lse", "primal", input), "evaluate").len(),
+        7
+    );
+    let input = json!({"x": [1.0, 2.0, 3.0], "min_runs": 1, "min_seconds": 0.02});
+    let r = evaluate("lse", "primal", input);
+    let total: u64 = timings(&r, "evaluate").iter().sum();
+    assert!(total >= 20_000_000, "ran for only {total} ns");
+}
+
+#[test]
+fn unknown_modules_functions_and_bad_inputs_fail_softly() {
+    let r = session(&[
+        json!({"id": 0, "kind": "define", "module": "no-such-eval"}),
+        json!({"id": 1, "kind": "evaluate", "module": "lse", "function": "tertiary", "input": {"x": [1.0]}}),
+        json!({"id": 2, "kind": "evaluate", "module": "lse", "function": "primal", "input": {"y": [1.0]}}),
+        json!({"id": 3, "kind": "evaluate", "module": "det", "function": "primal", "input": {"A": [1.0, 2.0], "ell": 2}}),
+        json!({"id": 4, "kind": "evaluate", "module": "gmm", "function": "objective", "input": {"d": 2}}),
+        json!({"id": 5, "kind": "evaluate", "module": "hello", "function": "square", "input": "three"}),
+    ]);
+    assert_eq!(r.len(), 6);
+    for (i, resp) in r.iter().enumerate() {
+        assert_eq!(resp["id"], json!(i));
+        assert_eq!(resp["success"], json!(false), "{resp}");
+        assert!(resp["error"].as_str().is_some_and(|e| !e.is_empty()));
+        assert!(resp.get("output").is_none());
+    }
+}
+
+#[test]
+fn blank_lines_are_skipped_and_garbage_is_an_error() {
+    let mut out = Vec::new();
+    run(
+        "\n{\"id\": 7, \"kind\": \"start\"}\n\n".as_bytes(),
+        &mut out,
+    )
+    .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "{\"id\":7,\"tool\":\"adjit\",\"config\":{\"backend\":\"interpreter\"}}\n"
+    );
+    let mut out = Vec::new();
+    let err = run(
+        "{\"id\": 0, \"kind\": \"start\"}\nnot json\n".as_bytes(),
+        &mut out,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, GradbenchError::Malformed { line: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn derivative_functions_answer_with_a_result_or_a_reason() {
+    // Until the AD transforms are part of the build, derivatives are refused
+    // with a reason; once they are, the answer must be right.
+    let r = evaluate("hello", "double", json!(3.0));
+    match r["success"].as_bool() {
+        Some(true) => assert_close(&r["output"], 6.0, 1e-15),
+        _ => assert!(r["error"].as_str().is_some_and(|e| e.contains("AD"))),
+    }
+}
+
+// ---------------------------------------------------------------- evals
+
+#[test]
+fn lse_matches_a_direct_sum() {
+    let mut rng = SplitMix64::new(1);
+    for n in [1, 2, 17, 1000] {
+        let x = rng.uniform_vec(n, -30.0, 30.0);
+        let a = x.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let want = a + x.iter().map(|v| (v - a).exp()).sum::<f64>().ln();
+        assert_close(&output("lse", "primal", runs(json!({"x": x}))), want, 1e-14);
+    }
+    // Large entries: the shift keeps it finite.
+    let got = output("lse", "primal", runs(json!({"x": [1000.0, 1000.0]})));
+    assert_close(&got, 1000.0 + 2f64.ln(), 1e-15);
+}
+
+#[test]
+fn llsq_matches_the_formula() {
+    let mut rng = SplitMix64::new(2);
+    for (n, m) in [(2, 1), (16, 5), (33, 128), (1000, 7)] {
+        let x = rng.uniform_vec(m, 0.0, 1.0);
+        let mut want = 0.0;
+        for i in 0..n {
+            let t = -1.0 + 2.0 * i as f64 / (n as f64 - 1.0);
+            let s = if t > 0.0 {
+                1.0
+            } else if t < 0.0 {
+                -1.0
+            } else {
+                0.0
+            };
+            let poly: f64 = x
+                .iter()
+                .enumerate()
+                .map(|(j, xj)| xj * t.powi(j as i32))
+                .sum();
+            want += (s - poly) * (s - poly);
+        }
+        want /= 2.0;
+        assert_close(
+            &output("llsq", "primal", runs(json!({"x": x, "n": n}))),
+            want,
+            1e-12,
+        );
+    }
+}
+
+/// Classical RK4 for the ODE of the `ode` eval, written from its definition.
+fn ode_reference(x: &[f64], s: usize) -> Vec<f64> {
+    let n = x.len();
+    let f = |y: &[f64]| -> Vec<f64> {
+        (0..n)
+            .map(|i| if i == 0 { x[0] } else { x[i] * y[i - 1] })
+            .collect()
+    };
+    let h = 2.0 / s as f64;
+    let mut y = vec![0.0; n];
+    for _ in 0..s {
+        let k1 = f(&y);
+        let y2: Vec<f64> = (0..n).map(|i| y[i] + 0.5 * h * k1[i]).collect();
+        let k2 = f(&y2);
+        let y3: Vec<f64> = (0..n).map(|i| y[i] + 0.5 * h * k2[i]).collect();
+        let k3 = f(&y3);
+        let y4: Vec<f64> = (0..n).map(|i| y[i] + h * k3[i]).collect();
+        let k4 = f(&y4);
+        for i in 0..n {
+            y[i] += h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]);
+        }
+    }
+    y
+}
+
+#[test]
+fn ode_matches_runge_kutta() {
+    let mut rng = SplitMix64::new(3);
+    for (n, s) in [(1, 1), (5, 3), (100, 10)] {
+        let x = rng.uniform_vec(n, 0.0, 1.0);
+        let got = as_vec(&output("ode", "primal", runs(json!({"x": x, "s": s}))));
+        let want = ode_reference(&x, s);
+        assert_eq!(got.len(), n);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(close(*g, *w, 1e-13), "got {g}, want {w}");
+        }
+    }
+    // With x = 1 the exact solution is y_i(t) = t^(i+1)/(i+1)!, which RK4
+    // reproduces exactly for polynomials of degree up to 4.
+    let got = as_vec(&output(
+        "ode",
+        "primal",
+        runs(json!({"x": vec![1.0; 4], "s": 10})),
+    ));
+    for (i, g) in got.iter().enumerate() {
+        let fact: f64 = (1..=i + 1).map(|k| k as f64).product();
+        assert!(
+            close(*g, 2f64.powi(i as i32 + 1) / fact, 1e-13),
+            "y_{i} = {g}"
+        );
+    }
+}
+
+/// The determinant by recursive expansion along the first row.
+fn det_reference(a: &[f64], ell: usize, rows: &[usize], cols: &[usize]) -> f64 {
+    if rows.len() == 1 {
+        return a[rows[0] * ell + cols[0]];
+    }
+    let mut total = 0.0;
+    for (j, &c) in cols.iter().enumerate() {
+        let rest: Vec<usize> = cols.iter().copied().filter(|&k| k != c).collect();
+        let sign = if j % 2 == 0 { 1.0 } else { -1.0 };
+        total += sign * a[rows[0] * ell + c] * det_reference(a, ell, &rows[1..], &rest);
+    }
+    total
+}
+
+#[test]
+fn det_matches_the_recursive_expansion() {
+    let mut rng = SplitMix64::new(4);
+    for ell in 1..=7 {
+        let a = rng.uniform_vec(ell * ell, 0.0, 1.0);
+        let idx: Vec<usize> = (0..ell).collect();
+        let want = det_reference(&a, ell, &idx, &idx);
+        let got = output("det", "primal", runs(json!({"A": a, "ell": ell})));
+        assert_close(&got, want, 1e-13);
+    }
+    // A triangular matrix: the product of its diagonal; a row swap flips the sign.
+    let a = [2.0, 0.0, 0.0, 5.0, 3.0, 0.0, 7.0, 11.0, -4.0];
+    assert_close(
+        &output("det", "primal", runs(json!({"A": a, "ell": 3}))),
+        -24.0,
+        0.0,
+    );
+    let swapped = [5.0, 3.0, 0.0, 2.0, 0.0, 0.0, 7.0, 11.0, -4.0];
+    assert_close(
+        &output("det", "primal", runs(json!({"A": swapped, "ell": 3}))),
+        24.0,
+        0.0,
+    );
+}
+
+#[test]
+fn kmeans_cost_matches_nearest_centroid_distances() {
+    let mut rng = SplitMix64::new(5);
+    for (n, k, d) in [(1, 1, 1), (50, 3, 2), (200, 10, 8)] {
+        let points: Vec<Vec<f64>> = (0..n).map(|_| rng.uniform_vec(d, 0.0, 1.0)).collect();
+        let centroids: Vec<Vec<f64>> = points[n - k..].to_vec();
+        let want: f64 = points
+            .iter()
+            .map(|p| {
+                centroids
+                    .iter()
+                    .map(|c| p.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>())
+                    .fold(f64::INFINITY, f64::min)
+            })
+            .sum();
+        let input = json!({"points": points, "centroids": centroids});
+        assert_close(&output("kmeans", "cost", runs(input)), want, 1e-12);
+    }
+}
+
+#[test]
+fn gmm_objective_matches_the_workload_reference() {
+    let mut rng = SplitMix64::new(6);
+    for (d, k, n, m, gamma) in [(1, 1, 1, 0, 1.0), (2, 3, 10, 0, 1.0), (5, 4, 30, 2, 0.7)] {
+        let lsz = d * (d - 1) / 2;
+        let alpha = rng.normal_vec(k, 0.0, 1.0);
+        let mu: Vec<Vec<f64>> = (0..k).map(|_| rng.uniform_vec(d, 0.0, 1.0)).collect();
+        let q: Vec<Vec<f64>> = (0..k).map(|_| rng.normal_vec(d, 0.0, 1.0)).collect();
+        let l: Vec<Vec<f64>> = (0..k).map(|_| rng.normal_vec(lsz, 0.0, 1.0)).collect();
+        let x: Vec<Vec<f64>> = (0..n).map(|_| rng.normal_vec(d, 0.0, 1.0)).collect();
+        let input = json!({
+            "d": d, "k": k, "n": n, "m": m, "gamma": gamma,
+            "alpha": alpha, "mu": mu, "q": q, "l": l, "x": x,
+        });
+        let icf: Vec<f64> = (0..k)
+            .flat_map(|i| q[i].iter().chain(&l[i]).copied())
+            .collect();
+        let means: Vec<f64> = mu.concat();
+        let shape = wgmm::Shape { d, k, n };
+        let mut ws = wgmm::Workspace::new(shape).unwrap();
+        let params = wgmm::Params {
+            alphas: &alpha,
+            means: &means,
+            icf: &icf,
+        };
+        let wishart = wgmm::Wishart { gamma, m: m as f64 };
+        let want = wgmm::value(shape, params, &x.concat(), wishart, &mut ws).unwrap();
+        assert_close(&output("gmm", "objective", runs(input)), want, 1e-12);
+    }
+}
+
+/// One observation's reprojection error, written from ADBench's definition.
+fn ba_reference(cam: &[f64], x: &[f64], w: f64, feat: &[f64]) -> [f64; 2] {
+    let pt = [x[0] - cam[3], x[1] - cam[4], x[2] - cam[5]];
+    let r = &cam[0..3];
+    let cross = |a: &[f64], b: &[f64]| {
+        [
+            a[1] * b[2] - a[2] * b[1],
+            a[2] * b[0] - a[0] * b[2],
+            a[0] * b[1] - a[1] * b[0],
+        ]
+    };
+    let theta2 = r.iter().map(|v| v * v).sum::<f64>();
+    let xcam: Vec<f64> = if theta2 != 0.0 {
+        let theta = theta2.sqrt();
+        let k: Vec<f64> = r.iter().map(|v| v / theta).collect();
+        let kxp = cross(&k, &pt);
+        let kdotp: f64 = k.iter().zip(&pt).map(|(a, b)| a * b).sum();
+        (0..3)
+            .map(|i| {
+                pt[i] * theta.cos() + kxp[i] * theta.sin() + k[i] * kdotp * (1.0 - theta.cos())
+            })
+            .collect()
+    } else {
+        let rxp = cross(r, &pt);
+        (0..3).map(|i| pt[i] + rxp[i]).collect()
+    };
+    let p = [xcam[0] / xcam[2], xcam[1] / xcam[2]];
+    let rsq = p[0] * p[0] + p[1] * p[1];
+    let dist = 1.0 + cam[9] * rsq + cam[10] * rsq * rsq;
+    [
+        w * (p[0] * dist * cam[6] + cam[7] - feat[0]),
+        w * (p[1] * dist * cam[6] + cam[8] - feat[1]),
+    ]
+}
+
+#[test]
+fn ba_objective_matches_the_projection() {
+    let cams = [
+        vec![
+            0.1, -0.2, 0.3, 0.5, -0.4, -3.0, 400.0, 10.0, -5.0, 1e-3, -2e-4,
+        ],
+        // Zero rotation: the first-order branch.
+        vec![
+            0.0, 0.0, 0.0, 0.5, -0.4, -3.0, 400.0, 10.0, -5.0, 1e-3, -2e-4,
+        ],
+    ];
+    for cam in cams {
+        let (x, w, feat) = ([0.3, 0.7, 2.0], 0.8, [30.0, -12.0]);
+        let input = json!({"n": 3, "m": 4, "p": 10, "cam": cam, "x": x, "w": w, "feat": feat});
+        let got = output("ba", "objective", runs(input));
+        let want = ba_reference(&cam, &x, w, &feat);
+        assert_eq!(got["reproj_error"]["repeated"], json!(10));
+        assert_eq!(got["w_err"]["repeated"], json!(10));
+        let e = as_vec(&got["reproj_error"]["elements"]);
+        assert!(
+            close(e[0], want[0], 1e-13) && close(e[1], want[1], 1e-13),
+            "{e:?} vs {want:?}"
+        );
+        assert_close(&got["w_err"]["element"], 1.0 - w * w, 1e-15);
+    }
+}
+
+fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// ADBench's LSTM loss, written from its definition.
+fn lstm_reference(
+    main: &[Vec<f64>],
+    extra: &[Vec<f64>],
+    state: &[Vec<f64>],
+    seq: &[Vec<f64>],
+) -> f64 {
+    let l = main.len() / 2;
+    let b = main[0].len() / 4;
+    let mut state = state.to_vec();
+    let mut total = 0.0;
+    for t in 0..seq.len() - 1 {
+        let mut input: Vec<f64> = (0..b).map(|i| seq[t][i] * extra[0][i]).collect();
+        for layer in 0..l {
+            let (w, bias) = (&main[2 * layer], &main[2 * layer + 1]);
+            for i in 0..b {
+                let h = state[2 * layer][i];
+                let forget = sigmoid(input[i] * w[i] + bias[i]);
+                let ingate = sigmoid(h * w[b + i] + bias[b + i]);
+                let outgate = sigmoid(input[i] * w[2 * b + i] + bias[2 * b + i]);
+                let change = (h * w[3 * b + i] + bias[3 * b + i]).tanh();
+                let cell = state[2 * layer + 1][i] * forget + ingate * change;
+                state[2 * layer + 1][i] = cell;
+                state[2 * layer][i] = outgate * cell.tanh();
+            }
+            input = state[2 * layer].clone();
+        }
+        let pred: Vec<f64> = (0..b)
+            .map(|i| input[i] * extra[1][i] + extra[2][i])
+            .collect();
+        let lse = (pred.iter().map(|v| v.exp()).sum::<f64>() + 2.0).ln();
+        total += (0..b).map(|i| seq[t + 1][i] * (pred[i] - lse)).sum::<f64>();
+    }
+    -total / ((seq.len() - 1) * b) as f64
+}
+
+#[test]
+fn lstm_objective_matches_the_recurrence() {
+    let mut rng = SplitMix64::new(7);
+    for (l, b, c) in [(1, 1, 2), (2, 3, 5), (3, 7, 20)] {
+        let mat = |r: usize, w: usize, rng: &mut SplitMix64| -> Vec<Vec<f64>> {
+            (0..r).map(|_| rng.uniform_vec(w, 0.0, 1.0)).collect()
+        };
+        let main = mat(2 * l, 4 * b, &mut rng);
+        let extra = mat(3, b, &mut rng);
+        let state = mat(2 * l, b, &mut rng);
+        let seq: Vec<Vec<f64>> = (0..c)
+            .map(|_| (0..b).map(|_| rng.bernoulli(0.5)).collect())
+            .collect();
+        let want = lstm_reference(&main, &extra, &state, &seq);
+        let input =
+            json!({"main_params": main, "extra_params": extra, "state": state, "sequence": seq});
+        assert_close(&output("lstm", "objective", runs(input)), want, 1e-13);
+    }
+}
