@@ -171,17 +171,6 @@ fn blank_lines_are_skipped_and_garbage_is_an_error() {
     assert_eq!(String::from_utf8(out).unwrap().lines().count(), 1);
 }
 
-#[test]
-fn derivative_functions_answer_with_a_result_or_a_reason() {
-    // Until the AD transforms are part of the build, derivatives are refused
-    // with a reason; once they are, the answer must be right.
-    let r = evaluate("hello", "double", json!(3.0));
-    match r["success"].as_bool() {
-        Some(true) => assert_close(&r["output"], 6.0, 1e-15),
-        _ => assert!(r["error"].as_str().is_some_and(|e| e.contains("AD"))),
-    }
-}
-
 // ---------------------------------------------------------------- evals
 
 #[test]
@@ -492,4 +481,249 @@ fn lstm_objective_matches_the_recurrence() {
             json!({"main_params": main, "extra_params": extra, "state": state, "sequence": seq});
         assert_close(&output("lstm", "objective", runs(input)), want, 1e-13);
     }
+}
+
+// ---------------------------------------------------------------- derivatives
+
+/// Central finite differences of `f` at `x`, one entry per coordinate.
+fn fd_gradient(f: impl Fn(&[f64]) -> f64, x: &[f64], h: f64) -> Vec<f64> {
+    (0..x.len())
+        .map(|i| {
+            let (mut up, mut down) = (x.to_vec(), x.to_vec());
+            up[i] += h;
+            down[i] -= h;
+            (f(&up) - f(&down)) / (2.0 * h)
+        })
+        .collect()
+}
+
+fn assert_all_close(got: &[f64], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len());
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(close(*g, *w, tol), "entry {i}: got {g}, want {w}");
+    }
+}
+
+#[test]
+fn hello_double_is_twice_the_input() {
+    for x in [0.0, 1.5, -3.0] {
+        assert_close(&output("hello", "double", json!(x)), 2.0 * x, 0.0);
+    }
+}
+
+#[test]
+fn lse_gradient_is_the_softmax() {
+    let mut rng = SplitMix64::new(11);
+    let x = rng.uniform_vec(50, -5.0, 5.0);
+    let z: f64 = x.iter().map(|v| v.exp()).sum();
+    let want: Vec<f64> = x.iter().map(|v| v.exp() / z).collect();
+    let got = as_vec(&output("lse", "gradient", runs(json!({"x": x}))));
+    assert_all_close(&got, &want, 1e-13);
+}
+
+#[test]
+fn llsq_gradient_matches_finite_differences() {
+    let mut rng = SplitMix64::new(12);
+    let (n, m) = (40, 6);
+    let x = rng.uniform_vec(m, 0.0, 1.0);
+    let f = |x: &[f64]| -> f64 {
+        (0..n)
+            .map(|i| {
+                let t = -1.0 + 2.0 * i as f64 / (n as f64 - 1.0);
+                let s = if t > 0.0 {
+                    1.0
+                } else if t < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                };
+                let r = s - x
+                    .iter()
+                    .enumerate()
+                    .map(|(j, xj)| xj * t.powi(j as i32))
+                    .sum::<f64>();
+                r * r
+            })
+            .sum::<f64>()
+            / 2.0
+    };
+    let got = as_vec(&output("llsq", "gradient", runs(json!({"x": x, "n": n}))));
+    assert_all_close(&got, &fd_gradient(f, &x, 1e-6), 1e-7);
+}
+
+#[test]
+fn det_gradient_is_the_cofactor_matrix() {
+    let mut rng = SplitMix64::new(13);
+    for ell in [1, 2, 4, 6] {
+        let a = rng.uniform_vec(ell * ell, 0.0, 1.0);
+        let idx: Vec<usize> = (0..ell).collect();
+        let f = |a: &[f64]| det_reference(a, ell, &idx, &idx);
+        // The determinant is affine in each entry, so central differences are exact
+        // up to rounding.
+        let got = as_vec(&output(
+            "det",
+            "gradient",
+            runs(json!({"A": a, "ell": ell})),
+        ));
+        assert_all_close(&got, &fd_gradient(f, &a, 1e-3), 1e-9);
+    }
+}
+
+#[test]
+fn ode_gradient_matches_finite_differences() {
+    let mut rng = SplitMix64::new(14);
+    for (n, s) in [(1, 1), (6, 4), (30, 10)] {
+        let x = rng.uniform_vec(n, 0.0, 1.0);
+        let f = |x: &[f64]| *ode_reference(x, s).last().unwrap();
+        let got = as_vec(&output("ode", "gradient", runs(json!({"x": x, "s": s}))));
+        assert_all_close(&got, &fd_gradient(f, &x, 1e-6), 1e-7);
+    }
+}
+
+#[test]
+fn kmeans_dir_moves_each_centroid_to_its_points_mean() {
+    // Newton's step on Σ min‖C−P‖²: J_j = 2 Σ (C_j − P_i), H_j = 2·count_j,
+    // so J/H = C_j − mean of the points nearest to C_j.
+    let mut rng = SplitMix64::new(15);
+    let (n, k, d) = (60, 4, 3);
+    let points: Vec<Vec<f64>> = (0..n).map(|_| rng.uniform_vec(d, 0.0, 1.0)).collect();
+    let centroids: Vec<Vec<f64>> = points[n - k..].to_vec();
+    let mut sums = vec![vec![0.0; d]; k];
+    let mut counts = vec![0.0; k];
+    for p in &points {
+        let dist = |c: &Vec<f64>| p.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();
+        let j = (0..k)
+            .min_by(|&a, &b| dist(&centroids[a]).total_cmp(&dist(&centroids[b])))
+            .unwrap();
+        counts[j] += 1.0;
+        for (s, v) in sums[j].iter_mut().zip(p) {
+            *s += v;
+        }
+    }
+    let input = json!({"points": points, "centroids": centroids});
+    let got = output("kmeans", "dir", runs(input));
+    for j in 0..k {
+        let want: Vec<f64> = (0..d)
+            .map(|c| centroids[j][c] - sums[j][c] / counts[j])
+            .collect();
+        assert_all_close(&as_vec(&got[j]), &want, 1e-12);
+    }
+}
+
+#[test]
+fn gmm_jacobian_matches_the_hand_derived_gradient() {
+    let mut rng = SplitMix64::new(16);
+    let (d, k, n, m, gamma) = (4, 3, 25, 1, 0.9);
+    let lsz = d * (d - 1) / 2;
+    let alpha = rng.normal_vec(k, 0.0, 1.0);
+    let mu: Vec<Vec<f64>> = (0..k).map(|_| rng.uniform_vec(d, 0.0, 1.0)).collect();
+    let q: Vec<Vec<f64>> = (0..k).map(|_| rng.normal_vec(d, 0.0, 1.0)).collect();
+    let l: Vec<Vec<f64>> = (0..k).map(|_| rng.normal_vec(lsz, 0.0, 1.0)).collect();
+    let x: Vec<Vec<f64>> = (0..n).map(|_| rng.normal_vec(d, 0.0, 1.0)).collect();
+    let input = json!({
+        "d": d, "k": k, "n": n, "m": m, "gamma": gamma,
+        "alpha": alpha, "mu": mu, "q": q, "l": l, "x": x,
+    });
+    let got = output("gmm", "jacobian", runs(input));
+
+    let icf: Vec<f64> = (0..k)
+        .flat_map(|i| q[i].iter().chain(&l[i]).copied())
+        .collect();
+    let means = mu.concat();
+    let shape = wgmm::Shape { d, k, n };
+    let mut ws = wgmm::Workspace::new(shape).unwrap();
+    let (mut ga, mut gm, mut gi) = (vec![0.0; k], vec![0.0; k * d], vec![0.0; icf.len()]);
+    let grads = wgmm::Grads {
+        alphas: &mut ga,
+        means: &mut gm,
+        icf: &mut gi,
+    };
+    let params = wgmm::Params {
+        alphas: &alpha,
+        means: &means,
+        icf: &icf,
+    };
+    let wishart = wgmm::Wishart { gamma, m: m as f64 };
+    wgmm::value_and_grad(shape, params, &x.concat(), wishart, &mut ws, grads).unwrap();
+
+    assert_all_close(&as_vec(&got["alpha"]), &ga, 1e-12);
+    let row = d + lsz;
+    for i in 0..k {
+        assert_all_close(&as_vec(&got["mu"][i]), &gm[i * d..(i + 1) * d], 1e-12);
+        assert_all_close(&as_vec(&got["q"][i]), &gi[i * row..i * row + d], 1e-12);
+        assert_all_close(
+            &as_vec(&got["l"][i]),
+            &gi[i * row + d..(i + 1) * row],
+            1e-12,
+        );
+    }
+}
+
+#[test]
+fn lstm_jacobian_matches_finite_differences() {
+    let mut rng = SplitMix64::new(17);
+    let (l, b, c) = (2, 3, 6);
+    let main: Vec<f64> = rng.uniform_vec(2 * l * 4 * b, 0.0, 1.0);
+    let extra: Vec<f64> = rng.uniform_vec(3 * b, 0.0, 1.0);
+    let state: Vec<Vec<f64>> = (0..2 * l).map(|_| rng.uniform_vec(b, 0.0, 1.0)).collect();
+    let seq: Vec<Vec<f64>> = (0..c)
+        .map(|_| (0..b).map(|_| rng.bernoulli(0.5)).collect())
+        .collect();
+    let split =
+        |v: &[f64], w: usize| -> Vec<Vec<f64>> { v.chunks(w).map(<[f64]>::to_vec).collect() };
+    let both: Vec<f64> = main.iter().chain(&extra).copied().collect();
+    let f = |p: &[f64]| {
+        let (mp, ep) = p.split_at(main.len());
+        lstm_reference(&split(mp, 4 * b), &split(ep, b), &state, &seq)
+    };
+    let input = json!({
+        "main_params": split(&main, 4 * b), "extra_params": split(&extra, b),
+        "state": state, "sequence": seq,
+    });
+    let got = as_vec(&output("lstm", "jacobian", runs(input)));
+    assert_all_close(&got, &fd_gradient(f, &both, 1e-6), 1e-8);
+}
+
+#[test]
+fn ba_jacobian_has_the_reference_sparsity_and_values() {
+    let cam = vec![
+        0.1, -0.2, 0.3, 0.5, -0.4, -3.0, 400.0, 10.0, -5.0, 1e-3, -2e-4,
+    ];
+    let (x, w, feat) = (vec![0.3, 0.7, 2.0], 0.8, [30.0, -12.0]);
+    let (n, m, p) = (3usize, 4usize, 20usize);
+    let input = json!({"n": n, "m": m, "p": p, "cam": cam, "x": x, "w": w, "feat": feat});
+    let got = output("ba", "jacobian", runs(input));
+    // Compressed rows: 2p rows of 15 entries (camera, point, weight), then p rows of 1.
+    let mut rows = vec![0u64];
+    for i in 0..3 * p {
+        let width = if i < 2 * p { 15 } else { 1 };
+        rows.push(rows.last().unwrap() + width);
+    }
+    let want_rows: Vec<u64> = rows[..30].iter().chain(rows.last()).copied().collect();
+    assert_eq!(got["rows"], json!(want_rows));
+    let one_row: Vec<usize> = (0..11)
+        .chain(11 * n..11 * n + 3)
+        .chain([11 * n + 3 * m])
+        .collect();
+    let mut want_cols = [one_row.clone(), one_row].concat();
+    want_cols.push(11 * n + 3 * m + p - 1);
+    assert_eq!(got["cols"], json!(want_cols));
+    // Values: observation 0's derivatives by finite differences of the
+    // projection, then the last weight error's derivative −2w.
+    let params: Vec<f64> = cam.iter().chain(&x).chain([&w]).copied().collect();
+    let vals = as_vec(&got["vals"]);
+    for r in 0..2 {
+        let f = |v: &[f64]| ba_reference(&v[0..11], &v[11..14], v[14], &feat)[r];
+        let h: Vec<f64> = params.iter().map(|v| 1e-6 * v.abs().max(1.0)).collect();
+        let want: Vec<f64> = (0..15)
+            .map(|i| {
+                let (mut up, mut down) = (params.clone(), params.clone());
+                up[i] += h[i];
+                down[i] -= h[i];
+                (f(&up) - f(&down)) / (2.0 * h[i])
+            })
+            .collect();
+        assert_all_close(&vals[15 * r..15 * (r + 1)], &want, 1e-6);
+    }
+    assert_close(&json!(vals[30]), -2.0 * w, 1e-15);
 }

@@ -1,6 +1,7 @@
 //! `ba`: bundle adjustment. `objective` returns the reprojection errors
 //! (2 per observation) and the weight errors (1 per observation);
-//! `jacobian` their sparse Jacobian in GradBench's abbreviated form.
+//! `jacobian` their sparse Jacobian in GradBench's abbreviated form, from
+//! every observation's dense Jacobian block.
 //!
 //! The input gives one camera, one point, one weight and one feature, to be
 //! repeated `n`, `m` and `p` times, with observation `i` pairing camera
@@ -14,7 +15,7 @@
 //! with its repetition count.
 
 use super::input::{field, finish, float, result, size, tensor, vector_of};
-use super::{GradbenchError, Job, number, unknown_function};
+use super::{GradbenchError, Job, ad_error, number, unknown_function};
 use crate::ir::{Graph, Module, Tensor, Type, Var};
 use serde_json::{Value, json};
 
@@ -86,6 +87,107 @@ pub(crate) fn objective(n: usize, m: usize, p: usize) -> Result<(Module, String)
     finish(&g, &[reproj, w_err])
 }
 
+/// The Jacobian graph: the same parameters as [`objective`]; results, per
+/// observation, the reprojection errors' derivatives with respect to its
+/// camera `[p, 2, 11]`, point `[p, 2, 3]` and weight `[p, 2]`, and the weight
+/// error's derivative with respect to the weight `[p]`.
+///
+/// The blocks are the forward-mode Jacobian of one observation's errors,
+/// batched over the observations with `vmap`.
+pub(crate) fn jacobian(n: usize, m: usize, p: usize) -> Result<(Module, String), GradbenchError> {
+    let graph_err = |e: &dyn std::fmt::Display| GradbenchError::Graph(e.to_string());
+    let one = Graph::new("observation");
+    let cam = one.param("cam", Type::f64(&[1, CAM]));
+    let x = one.param("x", Type::f64(&[1, 3]));
+    let w = one.param("w", Type::f64(&[1, 1]));
+    let feat = one.param("feat", Type::f64(&[1, 2]));
+    let reproj = reprojection(&one, cam, x, w, feat);
+    let w_err = 1.0 - w * w;
+    let (module, _) = finish(&one, &[reproj, w_err])?;
+    let (module, jac) =
+        crate::ad::jacobian(&module, "observation", &[0, 1, 2], crate::ad::Mode::Forward)
+            .map_err(ad_error)?;
+    let (mut module, batched) =
+        crate::ad::vmap(&module, &jac, &[0, 1, 2, 3], p.into()).map_err(ad_error)?;
+
+    let name = module.fresh_name("ba_jacobian");
+    let g = Graph::with_module(&name, &module);
+    let cams = g.param("cams", Type::f64(&[n, CAM]));
+    let xs = g.param("x", Type::f64(&[m, 3]));
+    let w = g.param("w", Type::f64(&[p]));
+    let feats = g.param("feats", Type::f64(&[p, 2]));
+    let cam_idx = g.param("cam_idx", Type::new(crate::ir::Elem::I64, [p]));
+    let pt_idx = g.param("pt_idx", Type::new(crate::ir::Elem::I64, [p]));
+    let cam = cams.gather(cam_idx, 0).reshape([p, 1, CAM]);
+    let x = xs.gather(pt_idx, 0).reshape([p, 1, 3]);
+    let blocks = g.call(
+        &batched,
+        &[cam, x, w.reshape([p, 1, 1]), feats.reshape([p, 1, 2])],
+    );
+    // Blocks in (output, parameter) order: errors by camera, point, weight;
+    // weight error by camera, point, weight.
+    if blocks.len() != 6 {
+        return Err(GradbenchError::Graph(format!(
+            "{} Jacobian blocks, expected 6",
+            blocks.len()
+        )));
+    }
+    let outs = [
+        blocks[0].reshape([p, 2, CAM]),
+        blocks[1].reshape([p, 2, 3]),
+        blocks[2].reshape([p, 2]),
+        blocks[5].reshape([p]),
+    ];
+    let f = g.finish(&outs).map_err(|e| graph_err(&e))?;
+    module.add(f).map_err(|e| graph_err(&e))?;
+    Ok((module, name))
+}
+
+/// GradBench's abbreviated sparse Jacobian: the first 30 and the last entry
+/// of the compressed-row arrays of the `3p × (11n + 3m + p)` matrix whose
+/// rows are observation 0's two reprojection errors, …, then the `p` weight
+/// errors, each row's entries in column order.
+fn sparse(n: usize, m: usize, p: usize, outs: &[Tensor]) -> Result<Value, GradbenchError> {
+    let (jc, jx, jw, jww) = (
+        result(outs, 0)?,
+        result(outs, 1)?,
+        result(outs, 2)?,
+        result(outs, 3)?,
+    );
+    if jc.len() < 2 * CAM || jx.len() < 6 || jw.len() < 2 || jww.len() != p {
+        return Err(GradbenchError::Eval(
+            "Jacobian blocks of the wrong size".into(),
+        ));
+    }
+    const BLOCK: usize = CAM + 3 + 1;
+    let row_start = |i: usize| {
+        if i <= 2 * p {
+            BLOCK * i
+        } else {
+            BLOCK * 2 * p + (i - 2 * p)
+        }
+    };
+    let mut rows: Vec<usize> = (0..30).map(row_start).collect();
+    rows.push(row_start(3 * p));
+    let (mut cols, mut vals) = (Vec::with_capacity(31), Vec::with_capacity(31));
+    // Observation 0 pairs camera 0 with point 0.
+    for r in 0..2 {
+        for i in 0..CAM {
+            cols.push(i);
+            vals.push(number(jc[r * CAM + i]));
+        }
+        for i in 0..3 {
+            cols.push(CAM * n + i);
+            vals.push(number(jx[r * 3 + i]));
+        }
+        cols.push(CAM * n + 3 * m);
+        vals.push(number(jw[r]));
+    }
+    cols.push(CAM * n + 3 * m + p - 1);
+    vals.push(number(jww[p - 1]));
+    Ok(json!({ "rows": rows, "cols": cols, "vals": vals }))
+}
+
 /// The inputs of the objective graph, repeated from one of each.
 fn inputs(input: &Value) -> Result<(usize, usize, usize, Vec<Tensor>), GradbenchError> {
     let n = size(input, "n")?;
@@ -145,15 +247,9 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
         }),
         "jacobian" => Ok(Job {
             key,
-            build: Box::new(move || {
-                let _ = objective(n, m, p)?;
-                Err(GradbenchError::Unsupported(
-                    "`jacobian` needs adjit's AD transforms, which this build does not have yet"
-                        .into(),
-                ))
-            }),
+            build: Box::new(move || jacobian(n, m, p)),
             inputs,
-            output: Box::new(|_| Err(GradbenchError::Unsupported("no jacobian".into()))),
+            output: Box::new(move |outs| sparse(n, m, p, &outs)),
         }),
         _ => Err(unknown_function("ba", function)),
     }

@@ -9,8 +9,8 @@
 //! same centroid up to rounding.
 
 use super::input::{finish, matrix, result, rows, scalar_result, tensor};
-use super::{GradbenchError, Job, unknown_function};
-use crate::ir::{Graph, Module, Type};
+use super::{GradbenchError, Job, ad_error, unknown_function};
+use crate::ir::{Graph, Module, Scalar, Type};
 use serde_json::Value;
 
 /// The cost graph for `n` points, `k` centroids, `d` dimensions.
@@ -25,12 +25,36 @@ pub(crate) fn cost(n: usize, k: usize, d: usize) -> Result<(Module, String), Gra
     finish(&g, &[closest.sum(&[0])])
 }
 
-/// The Newton direction needs the gradient and the Hessian's diagonal.
+/// The Newton direction `J ⊘ (H·1)`: the gradient with respect to the
+/// centroids divided by a Hessian-vector product with ones, which is the
+/// Hessian's diagonal because the cost is a sum of functions of one
+/// coordinate of one centroid each (given the assignment).
 fn dir(n: usize, k: usize, d: usize) -> Result<(Module, String), GradbenchError> {
-    let _ = cost(n, k, d)?;
-    Err(GradbenchError::Unsupported(
-        "`dir` needs adjit's AD transforms (a gradient and a Hessian-vector product), which this build does not have yet".into(),
-    ))
+    let (module, f) = cost(n, k, d)?;
+    let (module, grad) = crate::ad::grad(&module, &f, &[1]).map_err(ad_error)?;
+    let (mut module, hvp) = crate::ad::hvp(&module, &f, &[1]).map_err(ad_error)?;
+    let name = module.fresh_name("dir");
+    let g = Graph::with_module(&name, &module);
+    let p = g.param("points", Type::f64(&[n, d]));
+    let c = g.param("centroids", Type::f64(&[k, d]));
+    let j = g.call(&grad, &[p, c]);
+    let ones = g.full(Scalar::F64(1.0), [k, d]);
+    let h = g.call(&hvp, &[p, c, ones]);
+    let out = match (j.get(1), h.first()) {
+        (Some(&j), Some(&h)) => j / h,
+        _ => {
+            return Err(GradbenchError::Graph(
+                "unexpected derivative outputs".into(),
+            ));
+        }
+    };
+    let f = g
+        .finish(&[out])
+        .map_err(|e| GradbenchError::Graph(e.to_string()))?;
+    module
+        .add(f)
+        .map_err(|e| GradbenchError::Graph(e.to_string()))?;
+    Ok((module, name))
 }
 
 pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> {

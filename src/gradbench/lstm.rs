@@ -9,15 +9,17 @@
 //! weight, output weight, output bias; `state` `[2l, b]`: layer `i`'s hidden
 //! state in row `2i`, cell in row `2i + 1`; `sequence` `[c, b]`.
 //!
-//! The time loop is a `scan` of `c − 1` steps whose body holds every layer
-//! (unrolled, `l` is small); it carries the state and the running total.
+//! For `objective` the time loop is a `scan` of `c − 1` steps whose body
+//! holds every layer (unrolled, `l` is small); it carries the state and the
+//! running total. adjit's AD does not differentiate through `scan` yet, so
+//! the graph that `jacobian` differentiates unrolls the time steps too.
 //! As in ADBench, the input and change gates read the layer's previous
 //! hidden state and the forget and output gates the layer's input, and the
 //! log-sum-exp adds 2 to its sum.
 
 use super::input::{list, matrix, result, scalar_result, tensor};
 use super::{GradbenchError, Job, gradient, unknown_function};
-use crate::ir::{Graph, Module, Shape, Type, Var};
+use crate::ir::{Graph, Module, Type, Var};
 use serde_json::Value;
 
 /// Row `r` of a rank-2 value, as a vector.
@@ -30,31 +32,24 @@ fn part<'g>(v: Var<'g>, j: usize, b: usize) -> Var<'g> {
     v.slice_axis(0, j * b, (j + 1) * b)
 }
 
-/// The module for `l` layers, `b` entries per character and `c` characters.
-/// Entry parameters: `main_params, extra_params, state, sequence`.
-pub(crate) fn objective(l: usize, b: usize, c: usize) -> Result<(Module, String), GradbenchError> {
-    if l == 0 || b == 0 || c == 0 {
-        return Err(GradbenchError::Input(
-            "the LSTM needs a layer, a non-empty character encoding and a character".into(),
-        ));
-    }
-    let graph_err = |e: &dyn std::fmt::Display| GradbenchError::Graph(e.to_string());
-    let mut module = Module::new();
-
-    let body = Graph::new("lstm_step");
-    let main = body.param("main_params", Type::f64(&[2 * l, 4 * b]));
-    let extra = body.param("extra_params", Type::f64(&[3, b]));
-    let state = body.param("state", Type::f64(&[2 * l, b]));
-    let total = body.param("total", Type::f64(&[]));
-    let x = body.param("x", Type::f64(&[b]));
-    let gold = body.param("gold", Type::f64(&[b]));
+/// One time step: the layers' states (hidden, cell per layer, each `[b]`)
+/// after reading `x`, and the step's log-likelihood term for `gold`.
+#[allow(clippy::too_many_arguments)]
+fn step<'g>(
+    main: Var<'g>,
+    extra: Var<'g>,
+    state: &[Var<'g>],
+    x: Var<'g>,
+    gold: Var<'g>,
+    l: usize,
+    b: usize,
+) -> (Vec<Var<'g>>, Var<'g>) {
     let mut layer_input = x * row(extra, 0, b);
-    let mut rows_out = Vec::with_capacity(2 * l);
+    let mut next = Vec::with_capacity(2 * l);
     for i in 0..l {
         let weight = row(main, 2 * i, 4 * b);
         let bias = row(main, 2 * i + 1, 4 * b);
-        let hidden = row(state, 2 * i, b);
-        let cell = row(state, 2 * i + 1, b);
+        let (hidden, cell) = (state[2 * i], state[2 * i + 1]);
         let gate = |j: usize, v| v * part(weight, j, b) + part(bias, j, b);
         let forget = gate(0, layer_input).sigmoid();
         let ingate = gate(1, hidden).sigmoid();
@@ -62,39 +57,80 @@ pub(crate) fn objective(l: usize, b: usize, c: usize) -> Result<(Module, String)
         let change = gate(3, hidden).tanh();
         let cell = cell * forget + ingate * change;
         let hidden = outgate * cell.tanh();
-        rows_out.push(hidden.reshape([1, b]));
-        rows_out.push(cell.reshape([1, b]));
+        next.push(hidden);
+        next.push(cell);
         layer_input = hidden;
     }
     let ypred = layer_input * row(extra, 1, b) + row(extra, 2, b);
     let lse = (ypred.exp().sum(&[0]) + 2.0).log();
-    let total = total + (gold * (ypred - lse)).sum(&[0]);
-    let step = body
-        .finish(&[body.concat(&rows_out, 0), total])
-        .map_err(|e| graph_err(&e))?;
-    module.add(step).map_err(|e| graph_err(&e))?;
+    (next, (gold * (ypred - lse)).sum(&[0]))
+}
+
+/// The module for `l` layers, `b` entries per character and `c` characters.
+/// Entry parameters: `main_params, extra_params, state, sequence`. With
+/// `unrolled` the time steps are written out one after another instead of
+/// as a `scan`.
+pub(crate) fn objective(
+    l: usize,
+    b: usize,
+    c: usize,
+    unrolled: bool,
+) -> Result<(Module, String), GradbenchError> {
+    if l == 0 || b == 0 || c == 0 {
+        return Err(GradbenchError::Input(
+            "the LSTM needs a layer, a non-empty character encoding and a character".into(),
+        ));
+    }
+    let graph_err = |e: &dyn std::fmt::Display| GradbenchError::Graph(e.to_string());
+    let mut module = Module::new();
+    let steps = c - 1;
+
+    if !unrolled {
+        let body = Graph::new("lstm_step");
+        let main = body.param("main_params", Type::f64(&[2 * l, 4 * b]));
+        let extra = body.param("extra_params", Type::f64(&[3, b]));
+        let state = body.param("state", Type::f64(&[2 * l, b]));
+        let total = body.param("total", Type::f64(&[]));
+        let x = body.param("x", Type::f64(&[b]));
+        let gold = body.param("gold", Type::f64(&[b]));
+        let rows_in: Vec<_> = (0..2 * l).map(|r| row(state, r, b)).collect();
+        let (next, term) = step(main, extra, &rows_in, x, gold, l, b);
+        let rows_out: Vec<_> = next.iter().map(|v| v.reshape([1, b])).collect();
+        let f = body
+            .finish(&[body.concat(&rows_out, 0), total + term])
+            .map_err(|e| graph_err(&e))?;
+        module.add(f).map_err(|e| graph_err(&e))?;
+    }
 
     let g = Graph::with_module("lstm", &module);
     let main = g.param("main_params", Type::f64(&[2 * l, 4 * b]));
     let extra = g.param("extra_params", Type::f64(&[3, b]));
     let state = g.param("state", Type::f64(&[2 * l, b]));
     let seq = g.param("sequence", Type::f64(&[c, b]));
-    let steps = c - 1;
-    let out = g.scan(
-        "lstm_step",
-        steps,
-        &[main, extra],
-        &[state, g.zeros(Type::f64(&[]))],
-        &[
-            seq.slice_axis(0, 0usize, steps),
-            seq.slice_axis(0, 1usize, c),
-        ],
-        false,
-    );
-    let loss = -out[1] / (steps * b) as f64;
-    let f = g
-        .finish(&[loss.reshape(Shape::scalar())])
-        .map_err(|e| graph_err(&e))?;
+    let total = if unrolled {
+        let mut rows: Vec<_> = (0..2 * l).map(|r| row(state, r, b)).collect();
+        let mut total = g.zeros(Type::f64(&[]));
+        for t in 0..steps {
+            let (next, term) = step(main, extra, &rows, row(seq, t, b), row(seq, t + 1, b), l, b);
+            rows = next;
+            total = total + term;
+        }
+        total
+    } else {
+        g.scan(
+            "lstm_step",
+            steps,
+            &[main, extra],
+            &[state, g.zeros(Type::f64(&[]))],
+            &[
+                seq.slice_axis(0, 0usize, steps),
+                seq.slice_axis(0, 1usize, c),
+            ],
+            false,
+        )[1]
+    };
+    let loss = -total / (steps * b) as f64;
+    let f = g.finish(&[loss]).map_err(|e| graph_err(&e))?;
     module.add(f).map_err(|e| graph_err(&e))?;
     Ok((module, "lstm".into()))
 }
@@ -116,14 +152,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "objective" => Ok(Job {
             key,
-            build: Box::new(move || objective(l, b, c)),
+            build: Box::new(move || objective(l, b, c, false)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "jacobian" => Ok(Job {
             key,
             build: Box::new(move || {
-                let (m, f) = objective(l, b, c)?;
+                let (m, f) = objective(l, b, c, true)?;
                 gradient(m, &f, &[0, 1])
             }),
             inputs,

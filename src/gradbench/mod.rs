@@ -17,8 +17,9 @@
 //! a panic or an early exit. Only unreadable input (not a JSON message) or a
 //! broken output stream ends [`run`] with an error.
 //!
-//! Derivatives come from adjit's AD transforms; functions that need a
-//! transform this build does not have answer `"success": false` and say so.
+//! Derivatives are made from the primal graph by adjit's AD transforms
+//! ([`crate::ad`]); where a transform refuses a graph, the function answers
+//! `"success": false` with the reason.
 //!
 //! [`Graph`]: crate::ir::Graph
 
@@ -35,7 +36,7 @@ mod lstm;
 mod ode;
 pub mod protocol;
 
-use crate::ir::{Module, Tensor};
+use crate::ir::{Graph, Module, Tensor};
 use backend::{Backend, Executable, Interpreted};
 use protocol::{Message, Response, Runs, Timing};
 use serde_json::{Number, Value};
@@ -106,17 +107,38 @@ fn job(module: &str, function: &str, input: &Value) -> Result<Job, GradbenchErro
 }
 
 /// The gradient of scalar function `func` of `module` with respect to the
-/// parameters `wrt`: a new module and the name of its function, which returns
-/// the gradients in `wrt` order.
+/// parameters `wrt`: a new module and the name of its entry, which takes
+/// `func`'s parameters and returns only the gradients, in `wrt` order.
 pub(crate) fn gradient(
     module: Module,
     func: &str,
     wrt: &[usize],
 ) -> Result<(Module, String), GradbenchError> {
-    let _ = (module, func, wrt);
-    Err(GradbenchError::Unsupported(
-        "derivatives need adjit's AD transforms, which this build does not have yet".into(),
-    ))
+    let (mut module, grad) = crate::ad::grad(&module, func, wrt).map_err(ad_error)?;
+    let params = module
+        .get(func)
+        .ok_or_else(|| GradbenchError::Graph(format!("no function @{func}")))?
+        .param_types();
+    let name = module.fresh_name(&format!("{func}_gradient"));
+    let g = Graph::with_module(&name, &module);
+    let args: Vec<_> = params
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| g.param(&format!("p{i}"), t))
+        .collect();
+    let outs = g.call(&grad, &args);
+    let f = g
+        .finish(outs.get(1..).unwrap_or(&[]))
+        .map_err(|e| GradbenchError::Graph(e.to_string()))?;
+    module
+        .add(f)
+        .map_err(|e| GradbenchError::Graph(e.to_string()))?;
+    Ok((module, name))
+}
+
+/// An AD transform's refusal, as the protocol's error text.
+pub(crate) fn ad_error(e: crate::ad::AdError) -> GradbenchError {
+    GradbenchError::Graph(format!("differentiation: {e}"))
 }
 
 /// An unknown function of a known module.
