@@ -10,6 +10,7 @@ pub use adjit_ir as ir;
 pub mod ad;
 pub mod gradbench;
 pub mod jit;
+pub mod opt;
 pub mod tape;
 pub mod workloads;
 

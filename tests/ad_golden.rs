@@ -40,3 +40,27 @@ fn seed2_gradient() {
 fn rosen_gradient() {
     golden!("rosen_grad", printed_grad("rosen", "rosen", &[0]));
 }
+
+/// The gradient as the CLI shows it: AD, then the optimiser.
+fn printed_optimised_grad(file: &str, func: &str, wrt: &[usize]) -> String {
+    let (module, name) = ad::grad(&program(file), func, wrt).unwrap();
+    let module = adjit::opt::optimize(&module, &name).unwrap();
+    adjit::ir::verify_module(&module).unwrap();
+    print_function(module.get(&name).unwrap())
+}
+
+#[test]
+fn seed2_optimised_gradient() {
+    golden!(
+        "seed2_grad_opt",
+        printed_optimised_grad("seed2", "seed2", &[0, 1])
+    );
+}
+
+#[test]
+fn rosen_optimised_gradient() {
+    golden!(
+        "rosen_grad_opt",
+        printed_optimised_grad("rosen", "rosen", &[0])
+    );
+}

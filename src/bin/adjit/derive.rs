@@ -130,6 +130,8 @@ pub fn derive(module: &Module, f: &Function, args: &DeriveArgs) -> Result<Derive
 }
 
 fn optimise(module: Module, name: String) -> Result<(Module, String), CliError> {
+    let module = adjit::opt::optimize(&module, &name)
+        .map_err(|e| CliError::Program(format!("error: {e}")))?;
     Ok((module, name))
 }
 
