@@ -110,6 +110,7 @@ fn compilation_is_timed_once_per_size_and_apart_from_evaluation() {
         assert_eq!(resp["success"], json!(true), "{resp}");
         assert_eq!(timings(resp, "evaluate").len(), 1);
         assert_eq!(timings(resp, "build").len(), usize::from(compiled));
+        assert_eq!(timings(resp, "optimize").len(), usize::from(compiled));
         assert_eq!(timings(resp, "compile").len(), usize::from(compiled));
     }
 }

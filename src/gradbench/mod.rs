@@ -5,9 +5,11 @@
 //! [`run`] answers messages until end of input. For every `evaluate`, the eval
 //! turns the input into tensors and a cache key naming the module, the
 //! function and every size the graph depends on. The first time a key is
-//! seen, the graph is built (`build` timing) and prepared by the [`Backend`]
-//! (`compile` timing); later messages with the same key reuse the prepared
-//! function and report no `build` or `compile`. The function is then run at
+//! seen, the graph is built and differentiated (`build` timing), simplified
+//! by [`crate::opt`] (`optimize` timing; exact rewrites only, so results are
+//! unchanged) and prepared by the [`Backend`] (`compile` timing); later
+//! messages with the same key reuse the prepared function and report none
+//! of these. The function is then run at
 //! least `min_runs` times and until the runs took `min_seconds`, each run
 //! reported as one `evaluate` timing. Converting JSON to tensors and back is
 //! not timed.
@@ -206,9 +208,14 @@ impl<'b> Tool<'b> {
             let start = Instant::now();
             let (built, entry) = (job.build)()?;
             let built_at = Instant::now();
-            let exe = self.backend.compile(built, &entry)?;
+            let optimized = crate::opt::optimize(&built, &entry)
+                .map_err(|e| GradbenchError::Graph(format!("optimisation: {e}")))?;
+            drop(built);
+            let optimized_at = Instant::now();
+            let exe = self.backend.compile(optimized, &entry)?;
             timings.push(timing("build", built_at - start));
-            timings.push(timing("compile", built_at.elapsed()));
+            timings.push(timing("optimize", optimized_at - built_at));
+            timings.push(timing("compile", optimized_at.elapsed()));
             self.prepared.insert(job.key.clone(), exe);
         }
         let exe = self

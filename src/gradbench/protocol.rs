@@ -32,7 +32,8 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Timing {
     /// What was timed: `evaluate` for one run of the function, `build` for
-    /// making its graph, `compile` for preparing it to run.
+    /// making (and differentiating) its graph, `optimize` for simplifying it,
+    /// `compile` for preparing it to run.
     pub name: String,
     /// How long it took.
     pub nanoseconds: u128,
