@@ -52,6 +52,16 @@ fn seed2(c: &mut Criterion) {
     group.bench_function("rust", |b| {
         b.iter(|| adjit::workloads::seeds::seed2(black_box(3.0), black_box(2.0)))
     });
+    // The same function written in Rust behind the same ABI and called
+    // through a function pointer: the cost of the calling convention itself.
+    extern "C" fn seed2_abi(inputs: *const *const u8, outputs: *const *mut u8, _ws: *mut u8) {
+        // SAFETY: called below with two f64 inputs and one f64 output.
+        unsafe {
+            let x = *(*inputs).cast::<f64>();
+            let y = *(*inputs.add(1)).cast::<f64>();
+            *(*outputs).cast::<f64>() = (x + y) * (x - y);
+        }
+    }
     let raw = f.raw();
     let mut ws = f.workspace();
     let (x, y) = (3.0f64, 2.0f64);
@@ -63,6 +73,13 @@ fn seed2(c: &mut Criterion) {
         b.iter(|| {
             // SAFETY: the ABI of seed2: two f64 scalars in, one out, no workspace.
             unsafe { raw.call(black_box(inputs.as_ptr()), outputs.as_ptr(), wsp) };
+            black_box(out)
+        })
+    });
+    let rust_ptr: extern "C" fn(*const *const u8, *const *mut u8, *mut u8) = black_box(seed2_abi);
+    group.bench_function("rust_fn_ptr", |b| {
+        b.iter(|| {
+            rust_ptr(black_box(inputs.as_ptr()), outputs.as_ptr(), wsp);
             black_box(out)
         })
     });

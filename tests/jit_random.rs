@@ -140,3 +140,12 @@ fn most_random_graphs_are_compiled() {
         "only {ran} of 200 random graphs were compiled and compared"
     );
 }
+
+#[test]
+fn regressions_found_by_the_random_tests() {
+    // A one-element `reduce_sum` of a scalar `-0.0` (the interpreter folds
+    // from `+0`, so the sum is `+0`).
+    for sizes in [(4, 0), (0, 0)] {
+        check_random(5904174900237278065, 19, false, sizes);
+    }
+}

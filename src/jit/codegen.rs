@@ -138,6 +138,7 @@ pub(crate) fn generate(
     let tcfg = module.target_config();
     let features = super::math::Features::from_isa(module.isa());
     let mut out = Kept::default();
+    let mut outlined: HashMap<(MathFn, Elem), FuncId> = HashMap::new();
     for (ci, range) in plan.chunks.iter().enumerate() {
         ctx.func.signature = sig.clone();
         {
@@ -157,6 +158,8 @@ pub(crate) fn generate(
                     library: opts.library_math,
                     features,
                     consts: KernelConsts::default(),
+                    outlined: &mut outlined,
+                    outlined_refs: HashMap::new(),
                 },
                 gemm_decls: &mut gemm_decls,
                 gemm_refs: HashMap::new(),
@@ -179,6 +182,38 @@ pub(crate) fn generate(
             em.fb.finalize(tcfg);
         }
         finish_function(&mut module, &mut ctx, ids[ci], opts, &mut out)?;
+    }
+    // The out-of-line scalar kernels the chunks call.
+    let mut pending: Vec<((MathFn, Elem), FuncId)> =
+        outlined.iter().map(|(k, v)| (*k, *v)).collect();
+    pending.sort_by_key(|((f, e), _)| (f.name(), e.name()));
+    for ((f, elem), id) in pending {
+        ctx.func.signature = transcend::scalar_signature(call_conv, f, elem);
+        {
+            let mut fb = FunctionBuilder::new(&mut ctx.func, &mut fbc);
+            let entry = fb.create_block();
+            fb.append_block_params_for_function_params(entry);
+            fb.switch_to_block(entry);
+            fb.seal_block(entry);
+            let params = fb.block_params(entry).to_vec();
+            let mut none = HashMap::new();
+            let mut math = MathCtx {
+                module: &mut module,
+                call_conv,
+                decls: &mut math_decls,
+                refs: HashMap::new(),
+                library: false,
+                features,
+                consts: KernelConsts::default(),
+                outlined: &mut none,
+                outlined_refs: HashMap::new(),
+            };
+            let y = transcend::emit(&mut fb, None, &mut math, f, elem, 1, &params)?;
+            fb.ins().return_(&[y]);
+            fb.seal_all_blocks();
+            fb.finalize(tcfg);
+        }
+        finish_function(&mut module, &mut ctx, id, opts, &mut out)?;
     }
     if nchunks > 1 {
         ctx.func.signature = sig.clone();
@@ -493,7 +528,7 @@ impl<'p> Emit<'_, '_, 'p> {
         let arg_elem = node.args.first().map(|&a| self.flat.val(a).elem);
         let Emit { fb, math, .. } = self;
         if let Some(f) = transcendental(&node.op) {
-            let x = transcend::emit(fb, None, math, f, elem, 1, &args)?;
+            let x = transcend::call_outlined(fb, math, f, elem, &args)?;
             self.define_scalar(v, x);
             return Ok(());
         }
@@ -526,8 +561,17 @@ impl<'p> Emit<'_, '_, 'p> {
             | Op::Slice { .. }
             | Op::Reshape { .. }
             | Op::Pad { .. }
-            | Op::Concat { .. }
-            | Op::Reduce { .. } => args[0],
+            | Op::Concat { .. } => args[0],
+            // The interpreter folds from the identity, so a one-element sum
+            // is `+0 + x` (which turns `-0` into `+0`); the other folds are
+            // exact on one element.
+            Op::Reduce {
+                op: ReduceOp::Sum, ..
+            } if elem.is_float() => {
+                let zero = constant(&mut pos, Scalar::from_f64(elem, 0.0), 1);
+                lower::combine(&mut pos, ReduceOp::Sum, elem, zero, args[0])
+            }
+            Op::Reduce { .. } => args[0],
             Op::Iota { ty, .. } => constant(&mut pos, Scalar::from_f64(ty.elem, 0.0), 1),
             Op::Gather { .. }
             | Op::ScatterAdd { .. }

@@ -290,6 +290,32 @@ pub(crate) struct Kernel {
     /// sin, cos and tan are evaluated at the innermost level, never hoisted
     /// (their lowering branches to a fallback; see `transcend`).
     pub pin_trig: bool,
+    /// Transcendental functions in the expressions (each a long inline
+    /// kernel: they weigh on unrolling and function splitting).
+    pub transcendentals: usize,
+}
+
+/// CLIF instructions of an inline transcendental kernel, roughly.
+const TRANSCENDENTAL_INSTS: usize = 120;
+
+fn is_transcendental(op: &Op) -> bool {
+    match op {
+        Op::Unary(u) => matches!(
+            u,
+            UnaryOp::Exp
+                | UnaryOp::Log
+                | UnaryOp::Log1p
+                | UnaryOp::Expm1
+                | UnaryOp::Sin
+                | UnaryOp::Cos
+                | UnaryOp::Tan
+                | UnaryOp::Tanh
+                | UnaryOp::Sigmoid
+                | UnaryOp::Erf
+        ),
+        Op::Binary(b) => matches!(b, adjit_ir::BinaryOp::Pow | adjit_ir::BinaryOp::Atan2),
+        _ => false,
+    }
 }
 
 /// A `deps` bit: evaluate at the innermost level whatever the axes.
@@ -362,6 +388,7 @@ impl Kernel {
             has_dyn: false,
             sched: Schedule::default(),
             pin_trig: false,
+            transcendentals: 0,
         }
     }
 
@@ -643,6 +670,9 @@ impl Kernel {
                     && matches!(op, Op::Unary(UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tan))
                 {
                     deps |= PINNED;
+                }
+                if is_transcendental(op) {
+                    self.transcendentals += 1;
                 }
                 let lane_ok = match op {
                     Op::Convert { .. } => elem.is_float() || elem == Elem::Bool,
@@ -953,12 +983,12 @@ impl Kernel {
                 width = 16 / e.byte_size();
             }
         }
-        let body = self.facts.len();
+        let body = self.facts.len() + self.transcendentals * TRANSCENDENTAL_INSTS / 2;
         let unroll = if strict {
             1
         } else if body <= 24 {
             4
-        } else if body <= 64 {
+        } else if body <= 160 {
             2
         } else {
             1
@@ -983,7 +1013,10 @@ impl Kernel {
 
     /// Estimated CLIF instructions of the generated code.
     pub fn estimated_insts(&self) -> usize {
-        let body = self.facts.len() * 2 + self.roots.len() * 4 + 4;
+        let body = self.facts.len() * 2
+            + self.transcendentals * TRANSCENDENTAL_INSTS
+            + self.roots.len() * 4
+            + 4;
         let per_seg = body * (self.sched.unroll + 2) + 16;
         per_seg.saturating_mul(self.segment_count()) + self.fills.len() * 16
     }

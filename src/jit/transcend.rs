@@ -140,6 +140,10 @@ pub(crate) struct MathCtx<'m> {
     pub refs: HashMap<(MathFn, Elem), FuncRef>,
     /// Call the library functions instead of inlining the kernels.
     pub library: bool,
+    /// Scalar kernels compiled once as functions of their own (see
+    /// [`call_outlined`]); defined after the chunks.
+    pub outlined: &'m mut HashMap<(MathFn, Elem), FuncId>,
+    pub outlined_refs: HashMap<(MathFn, Elem), FuncRef>,
     pub features: math::Features,
     pub consts: KernelConsts,
 }
@@ -400,4 +404,59 @@ fn guarded_trig(
     fb.seal_block(join);
     fb.switch_to_block(join);
     Ok(out)
+}
+
+/// The name of the out-of-line scalar kernel of `f` on `elem`.
+pub(crate) fn outlined_name(f: MathFn, elem: Elem) -> String {
+    format!("kernel_{}_{}", f.name(), elem.name())
+}
+
+/// The signature of a scalar math function of `elem`.
+pub(crate) fn scalar_signature(call_conv: CallConv, f: MathFn, elem: Elem) -> Signature {
+    let ty = super::lower::scalar_ty(elem);
+    let mut sig = Signature::new(call_conv);
+    for _ in 0..f.arity() {
+        sig.params.push(AbiParam::new(ty));
+    }
+    sig.returns.push(AbiParam::new(ty));
+    sig
+}
+
+/// A call of the scalar kernel of `f`, compiled once per module as a
+/// function of its own (declared here, defined by [`define_outlined`]).
+/// Used for rank-0 values outside loops: an inline kernel is a hundred or
+/// more instructions, and a long chain of scalar transcendentals would
+/// otherwise cost that much compile time per node.
+pub(crate) fn call_outlined(
+    fb: &mut FunctionBuilder,
+    ctx: &mut MathCtx,
+    f: MathFn,
+    elem: Elem,
+    args: &[Value],
+) -> Result<Value, CompileError> {
+    if ctx.library {
+        return library_call(fb, None, ctx, f, elem, 1, args);
+    }
+    let r = match ctx.outlined_refs.get(&(f, elem)) {
+        Some(&r) => r,
+        None => {
+            let id = match ctx.outlined.get(&(f, elem)) {
+                Some(&id) => id,
+                None => {
+                    let sig = scalar_signature(ctx.call_conv, f, elem);
+                    let id = ctx
+                        .module
+                        .declare_function(&outlined_name(f, elem), Linkage::Local, &sig)
+                        .map_err(|e| CompileError::Codegen(e.to_string()))?;
+                    ctx.outlined.insert((f, elem), id);
+                    id
+                }
+            };
+            let r = ctx.module.declare_func_in_func(id, fb.func);
+            ctx.outlined_refs.insert((f, elem), r);
+            r
+        }
+    };
+    let call = fb.ins().call(r, args);
+    Ok(fb.inst_results(call)[0])
 }
