@@ -1,16 +1,30 @@
 //! The GradBench tool: the protocol on canned sessions, and every eval's
 //! primal against an independent plain-Rust implementation written here.
 
-use adjit::gradbench::{GradbenchError, run};
+use adjit::gradbench::backend::{Backend, Interpreted};
+use adjit::gradbench::{GradbenchError, run, run_with};
 use adjit::workloads::gmm as wgmm;
 use adjit::workloads::rng::SplitMix64;
 use serde_json::{Value, json};
 
-/// Runs a session of messages and returns the responses.
+/// Runs a session of messages on the default backend and returns the
+/// responses.
 fn session(messages: &[Value]) -> Vec<Value> {
     let input: String = messages.iter().map(|m| format!("{m}\n")).collect();
     let mut out = Vec::new();
     run(input.as_bytes(), &mut out).expect("the session runs");
+    responses(out)
+}
+
+/// Runs a session of messages on `backend` and returns the responses.
+fn session_on(backend: &dyn Backend, messages: &[Value]) -> Vec<Value> {
+    let input: String = messages.iter().map(|m| format!("{m}\n")).collect();
+    let mut out = Vec::new();
+    run_with(backend, input.as_bytes(), &mut out).expect("the session runs");
+    responses(out)
+}
+
+fn responses(out: Vec<u8>) -> Vec<Value> {
     let text = String::from_utf8(out).expect("utf-8");
     text.lines()
         .map(|l| serde_json::from_str(l).expect("each response is JSON"))
@@ -157,7 +171,7 @@ fn blank_lines_are_skipped_and_garbage_is_an_error() {
     .unwrap();
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "{\"id\":7,\"tool\":\"adjit\",\"config\":{\"backend\":\"interpreter\"}}\n"
+        "{\"id\":7,\"tool\":\"adjit\",\"config\":{\"backend\":\"jit\"}}\n"
     );
     let mut out = Vec::new();
     let err = run(
@@ -482,6 +496,47 @@ fn lstm_objective_matches_the_recurrence() {
             json!({"main_params": main, "extra_params": extra, "state": state, "sequence": seq});
         assert_close(&output("lstm", "objective", runs(input)), want, 1e-13);
     }
+}
+
+/// The interpreter runs the `scan` forms of the time loops, which the JIT
+/// backend writes out step by step.
+#[test]
+fn the_interpreter_backend_runs_the_time_loops() {
+    let mut rng = SplitMix64::new(11);
+    let x = rng.uniform_vec(6, 0.0, 1.0);
+    let input = runs(json!({"x": x, "s": 4}));
+    let r = session_on(
+        &Interpreted,
+        &[
+            json!({"id": 0, "kind": "evaluate", "module": "ode", "function": "primal", "input": input}),
+        ],
+    );
+    assert_eq!(r[0]["success"], json!(true), "{}", r[0]);
+    for (g, w) in as_vec(&r[0]["output"]).iter().zip(&ode_reference(&x, 4)) {
+        assert!(close(*g, *w, 1e-13), "got {g}, want {w}");
+    }
+
+    let (l, b, c) = (2, 3, 6);
+    let mat = |r: usize, w: usize, rng: &mut SplitMix64| -> Vec<Vec<f64>> {
+        (0..r).map(|_| rng.uniform_vec(w, 0.0, 1.0)).collect()
+    };
+    let main = mat(2 * l, 4 * b, &mut rng);
+    let extra = mat(3, b, &mut rng);
+    let state = mat(2 * l, b, &mut rng);
+    let seq: Vec<Vec<f64>> = (0..c)
+        .map(|_| (0..b).map(|_| rng.bernoulli(0.5)).collect())
+        .collect();
+    let want = lstm_reference(&main, &extra, &state, &seq);
+    let input =
+        runs(json!({"main_params": main, "extra_params": extra, "state": state, "sequence": seq}));
+    let r = session_on(
+        &Interpreted,
+        &[
+            json!({"id": 0, "kind": "evaluate", "module": "lstm", "function": "objective", "input": input}),
+        ],
+    );
+    assert_eq!(r[0]["success"], json!(true), "{}", r[0]);
+    assert_close(&r[0]["output"], want, 1e-13);
 }
 
 // ---------------------------------------------------------------- derivatives

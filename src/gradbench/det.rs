@@ -83,13 +83,13 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "primal" => Ok(Job {
             key,
-            build: Box::new(move || primal(ell)),
+            build: Box::new(move |_| primal(ell)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "gradient" => Ok(Job {
             key,
-            build: Box::new(move || {
+            build: Box::new(move |_| {
                 let (m, f) = primal(ell)?;
                 gradient(m, &f, &[0])
             }),

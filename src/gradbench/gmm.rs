@@ -113,13 +113,13 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "objective" => Ok(Job {
             key,
-            build: Box::new(move || objective(s)),
+            build: Box::new(move |_| objective(s)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "jacobian" => Ok(Job {
             key,
-            build: Box::new(move || {
+            build: Box::new(move |_| {
                 let (module, f) = objective(s)?;
                 gradient(module, &f, &[0, 1, 2, 3])
             }),

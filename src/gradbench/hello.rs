@@ -15,9 +15,9 @@ pub(crate) fn square() -> Result<(Module, String), GradbenchError> {
 
 pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> {
     let x = float_of(input, "input")?;
-    let build: Box<dyn FnOnce() -> _> = match function {
-        "square" => Box::new(square),
-        "double" => Box::new(|| {
+    let build: Box<dyn FnOnce(bool) -> _> = match function {
+        "square" => Box::new(|_| square()),
+        "double" => Box::new(|_| {
             let (m, f) = square()?;
             gradient(m, &f, &[0])
         }),

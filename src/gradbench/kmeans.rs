@@ -70,13 +70,13 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "cost" => Ok(Job {
             key,
-            build: Box::new(move || cost(n, k, d)),
+            build: Box::new(move |_| cost(n, k, d)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "dir" => Ok(Job {
             key,
-            build: Box::new(move || dir(n, k, d)),
+            build: Box::new(move |_| dir(n, k, d)),
             inputs,
             output: Box::new(move |outs| Ok(rows(result(&outs, 0)?, k, d))),
         }),

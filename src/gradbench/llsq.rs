@@ -40,13 +40,13 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "primal" => Ok(Job {
             key,
-            build: Box::new(move || primal(n, m)),
+            build: Box::new(move |_| primal(n, m)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "gradient" => Ok(Job {
             key,
-            build: Box::new(move || {
+            build: Box::new(move |_| {
                 let (module, f) = primal(n, m)?;
                 gradient(module, &f, &[0])
             }),

@@ -23,13 +23,13 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "primal" => Ok(Job {
             key,
-            build: Box::new(move || primal(n)),
+            build: Box::new(move |_| primal(n)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "gradient" => Ok(Job {
             key,
-            build: Box::new(move || {
+            build: Box::new(move |_| {
                 let (m, f) = primal(n)?;
                 gradient(m, &f, &[0])
             }),

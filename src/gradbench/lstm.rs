@@ -152,13 +152,13 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "objective" => Ok(Job {
             key,
-            build: Box::new(move || objective(l, b, c, false)),
+            build: Box::new(move |loops| objective(l, b, c, !loops)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "jacobian" => Ok(Job {
             key,
-            build: Box::new(move || {
+            build: Box::new(move |_| {
                 let (m, f) = objective(l, b, c, true)?;
                 gradient(m, &f, &[0, 1])
             }),

@@ -39,7 +39,7 @@ mod ode;
 pub mod protocol;
 
 use crate::ir::{Graph, Module, Tensor};
-use backend::{Backend, Executable, Interpreted};
+use backend::{Backend, Compiled, Executable};
 use protocol::{Message, Response, Runs, Timing};
 use serde_json::{Number, Value};
 use std::collections::HashMap;
@@ -79,12 +79,17 @@ pub enum GradbenchError {
     Unsupported(String),
 }
 
+/// Builds an eval's module and names its entry function; the flag says
+/// whether the backend runs `scan` (otherwise time loops are written out step
+/// by step).
+type Build = Box<dyn FnOnce(bool) -> Result<(Module, String), GradbenchError>>;
+
 /// What an eval makes of one `evaluate` message.
 pub(crate) struct Job {
     /// Names the graph: the module, the function and every size it depends on.
     key: String,
     /// Builds the module and names its entry function.
-    build: Box<dyn FnOnce() -> Result<(Module, String), GradbenchError>>,
+    build: Build,
     /// The entry function's arguments.
     inputs: Vec<Tensor>,
     /// Turns the entry function's results into the protocol's output.
@@ -206,7 +211,7 @@ impl<'b> Tool<'b> {
         let mut timings = Vec::new();
         if !self.prepared.contains_key(&job.key) {
             let start = Instant::now();
-            let (built, entry) = (job.build)()?;
+            let (built, entry) = (job.build)(self.backend.runs_loops())?;
             let built_at = Instant::now();
             let optimized = crate::opt::optimize(&built, &entry)
                 .map_err(|e| GradbenchError::Graph(format!("optimisation: {e}")))?;
@@ -222,17 +227,18 @@ impl<'b> Tool<'b> {
             .prepared
             .get(&job.key)
             .ok_or_else(|| GradbenchError::Graph("the prepared function vanished".into()))?;
-        let mut runner = exe.runner();
+        let mut runner = exe.runner(&job.inputs)?;
         let (mut done, mut elapsed) = (0u64, 0.0f64);
-        let mut outputs = Vec::new();
         while runs.more(done, elapsed) {
             let start = Instant::now();
-            outputs = runner.call(&job.inputs)?;
+            runner.call()?;
             let took = start.elapsed();
             timings.push(timing("evaluate", took));
             done += 1;
             elapsed += took.as_secs_f64();
         }
+        let outputs = runner.outputs()?;
+        drop(runner);
         Ok(((job.output)(outputs)?, timings))
     }
 }
@@ -244,9 +250,10 @@ fn timing(name: &str, d: Duration) -> Timing {
     }
 }
 
-/// Speaks the protocol with the default backend until `input` ends.
+/// Speaks the protocol with the default backend, the JIT, until `input`
+/// ends.
 pub fn run(input: impl BufRead, output: impl Write) -> Result<(), GradbenchError> {
-    run_with(&Interpreted, input, output)
+    run_with(&Compiled, input, output)
 }
 
 /// Speaks the protocol with `backend` until `input` ends. Blank lines are

@@ -75,9 +75,9 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     let n = x.len();
     let inputs = vec![tensor(&[n], x)?];
     let key = format!("ode/{function}/n={n},s={s}");
-    let build: Box<dyn FnOnce() -> _> = match function {
-        "primal" => Box::new(move || primal(n, s, false, false)),
-        "gradient" => Box::new(move || {
+    let build: Box<dyn FnOnce(bool) -> _> = match function {
+        "primal" => Box::new(move |loops| primal(n, s, false, !loops)),
+        "gradient" => Box::new(move |_| {
             let (m, f) = primal(n, s, true, true)?;
             gradient(m, &f, &[0])
         }),
