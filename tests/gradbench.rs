@@ -2,7 +2,7 @@
 //! primal against an independent plain-Rust implementation written here.
 
 use adjit::gradbench::backend::{Backend, Interpreted};
-use adjit::gradbench::{GradbenchError, run, run_with};
+use adjit::gradbench::{GradbenchError, Tool, run, run_with, serve};
 use adjit::workloads::gmm as wgmm;
 use adjit::workloads::rng::SplitMix64;
 use serde_json::{Value, json};
@@ -127,6 +127,30 @@ fn compilation_is_timed_once_per_size_and_apart_from_evaluation() {
         assert_eq!(timings(resp, "optimize").len(), usize::from(compiled));
         assert_eq!(timings(resp, "compile").len(), usize::from(compiled));
     }
+}
+
+#[test]
+fn dumped_modules_parse_and_evaluate_like_the_tool() {
+    let dir = std::env::temp_dir().join(format!("adjit-gradbench-dump-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let x = [0.25, -1.5, 3.0];
+    let input = json!({"id": 0, "kind": "evaluate", "module": "lse", "function": "primal",
+        "input": {"x": x, "min_runs": 1, "min_seconds": 0}});
+    let mut out = Vec::new();
+    let tool = Tool::new(&Interpreted).dump_to(&dir);
+    serve(tool, format!("{input}\n").as_bytes(), &mut out).unwrap();
+    assert_eq!(responses(out)[0]["success"], json!(true));
+    let text = std::fs::read_to_string(dir.join("lse_primal_n=3.adj")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let (module, _) = adjit::ir::parse_module(&text).expect("the dump parses");
+    let arg = adjit::ir::Tensor::new(vec![3], adjit::ir::Data::F64(x.to_vec())).unwrap();
+    let got = adjit::ir::interp::eval(&module, "lse", &[arg]).unwrap();
+    let want = x.iter().map(|v: &f64| v.exp()).sum::<f64>().ln();
+    let got = match got[0].data() {
+        adjit::ir::Data::F64(v) => v[0],
+        other => panic!("{other:?}"),
+    };
+    assert!(close(got, want, 1e-14), "got {got}, want {want}");
 }
 
 #[test]

@@ -9,8 +9,9 @@
 //! afterwards.
 //!
 //! - [`Interpreted`] runs the reference interpreter, [`adjit_ir::interp`].
-//! - [`Compiled`] compiles with the Cranelift JIT, [`crate::jit`], into a
-//!   native function called with preallocated outputs and a reusable
+//! - [`Compiled`] specialises the entry and every function it calls to
+//!   concrete sizes and compiles it with the Cranelift JIT, [`crate::jit`],
+//!   into a native function called with preallocated outputs and a reusable
 //!   workspace: a call allocates nothing and checks nothing but the slice
 //!   lengths. A function the JIT refuses runs on the interpreter instead,
 //!   and [`Executable::backend`] says so.
@@ -150,7 +151,13 @@ impl Backend for Compiled {
     }
 
     fn compile(&self, module: Module, entry: &str) -> Result<Box<dyn Executable>, GradbenchError> {
-        match crate::jit::compile(&module, entry) {
+        // Specialising first makes every function the entry reaches
+        // monomorphic (`vmap` leaves its callees with a symbolic batch size).
+        let params = module
+            .get(entry)
+            .ok_or_else(|| GradbenchError::Graph(format!("no function @{entry}")))?
+            .param_types();
+        match crate::jit::compile_for(&module, entry, &params) {
             Ok(f) => Ok(Box::new(CompiledExe { f })),
             Err(e) => {
                 eprintln!("adjit-gradbench: @{entry}: the JIT refused ({e}); interpreting it");

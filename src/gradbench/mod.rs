@@ -44,6 +44,7 @@ use protocol::{Message, Response, Runs, Timing};
 use serde_json::{Number, Value};
 use std::collections::HashMap;
 use std::io::{BufRead, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// The modules (evals) this tool implements.
@@ -157,6 +158,7 @@ pub(crate) fn unknown_function(module: &str, function: &str) -> GradbenchError {
 pub struct Tool<'b> {
     backend: &'b dyn Backend,
     prepared: HashMap<String, Box<dyn Executable>>,
+    dump: Option<PathBuf>,
 }
 
 impl<'b> Tool<'b> {
@@ -165,6 +167,18 @@ impl<'b> Tool<'b> {
         Tool {
             backend,
             prepared: HashMap::new(),
+            dump: None,
+        }
+    }
+
+    /// Also writes every module it prepares, after simplification, in
+    /// adjit's text form to `dir`, one file per cache key (`/` and `,`
+    /// become `_`, with `.adj` appended), for `adjit print`, `adjit asm` and
+    /// the like.
+    pub fn dump_to(self, dir: impl Into<PathBuf>) -> Tool<'b> {
+        Tool {
+            dump: Some(dir.into()),
+            ..self
         }
     }
 
@@ -217,10 +231,19 @@ impl<'b> Tool<'b> {
                 .map_err(|e| GradbenchError::Graph(format!("optimisation: {e}")))?;
             drop(built);
             let optimized_at = Instant::now();
+            if let Some(dir) = &self.dump {
+                let file: String = job
+                    .key
+                    .chars()
+                    .map(|c| if matches!(c, '/' | ',') { '_' } else { c })
+                    .collect();
+                std::fs::write(dir.join(file + ".adj"), optimized.to_string())?;
+            }
+            let optimized_at_end = Instant::now();
             let exe = self.backend.compile(optimized, &entry)?;
             timings.push(timing("build", built_at - start));
             timings.push(timing("optimize", optimized_at - built_at));
-            timings.push(timing("compile", optimized_at.elapsed()));
+            timings.push(timing("compile", optimized_at_end.elapsed()));
             self.prepared.insert(job.key.clone(), exe);
         }
         let exe = self
@@ -261,9 +284,17 @@ pub fn run(input: impl BufRead, output: impl Write) -> Result<(), GradbenchError
 pub fn run_with(
     backend: &dyn Backend,
     input: impl BufRead,
+    output: impl Write,
+) -> Result<(), GradbenchError> {
+    serve(Tool::new(backend), input, output)
+}
+
+/// Speaks the protocol as `tool` until `input` ends.
+pub fn serve(
+    mut tool: Tool<'_>,
+    input: impl BufRead,
     mut output: impl Write,
 ) -> Result<(), GradbenchError> {
-    let mut tool = Tool::new(backend);
     for (i, line) in input.lines().enumerate() {
         let line = line?;
         if line.trim().is_empty() {
