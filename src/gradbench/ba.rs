@@ -92,8 +92,9 @@ pub(crate) fn objective(n: usize, m: usize, p: usize) -> Result<(Module, String)
 /// camera `[p, 2, 11]`, point `[p, 2, 3]` and weight `[p, 2]`, and the weight
 /// error's derivative with respect to the weight `[p]`.
 ///
-/// The blocks are the forward-mode Jacobian of one observation's errors,
-/// batched over the observations with `vmap`.
+/// The blocks are the reverse-mode Jacobian of one observation's errors
+/// (one reverse sweep per error, three, rather than one forward sweep per
+/// parameter, fifteen), batched over the observations with `vmap`.
 pub(crate) fn jacobian(n: usize, m: usize, p: usize) -> Result<(Module, String), GradbenchError> {
     let graph_err = |e: &dyn std::fmt::Display| GradbenchError::Graph(e.to_string());
     let one = Graph::new("observation");
@@ -105,7 +106,7 @@ pub(crate) fn jacobian(n: usize, m: usize, p: usize) -> Result<(Module, String),
     let w_err = 1.0 - w * w;
     let (module, _) = finish(&one, &[reproj, w_err])?;
     let (module, jac) =
-        crate::ad::jacobian(&module, "observation", &[0, 1, 2], crate::ad::Mode::Forward)
+        crate::ad::jacobian(&module, "observation", &[0, 1, 2], crate::ad::Mode::Reverse)
             .map_err(ad_error)?;
     let (mut module, batched) =
         crate::ad::vmap(&module, &jac, &[0, 1, 2, 3], p.into()).map_err(ad_error)?;
