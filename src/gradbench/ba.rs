@@ -14,6 +14,7 @@
 //! first observation's two reprojection errors and its weight error, each
 //! with its repetition count.
 
+use super::backend::Hints;
 use super::input::{field, finish, float, result, size, tensor, vector_of};
 use super::{GradbenchError, Job, ad_error, number, unknown_function};
 use crate::ir::{Graph, Module, Tensor, Type, Var};
@@ -232,6 +233,7 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "objective" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| objective(n, m, p)),
             inputs,
             output: Box::new(move |outs| {
@@ -248,6 +250,7 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
         }),
         "jacobian" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| jacobian(n, m, p)),
             inputs,
             output: Box::new(move |outs| sparse(n, m, p, &outs)),

@@ -23,6 +23,17 @@ use super::GradbenchError;
 use crate::ir::{Data, Elem, Interpreter, Module, Tensor, verify_module};
 use crate::jit::{ArgMut, ArgRef, CompiledFn, Workspace};
 
+/// What an eval knows about its graph that a backend may use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// The graph is long straight-line code over tiny vectors (a time loop
+    /// written out step by step): transcendental functions should call the
+    /// scalar library functions rather than expand inline vector kernels at
+    /// every use, which would make the code too large for the instruction
+    /// cache.
+    pub library_math: bool,
+}
+
 /// A way of executing modules.
 pub trait Backend {
     /// The name reported in the `start` response's `config`.
@@ -33,7 +44,12 @@ pub trait Backend {
     fn runs_loops(&self) -> bool;
 
     /// Prepares `entry` of `module` to be run (verification, compilation).
-    fn compile(&self, module: Module, entry: &str) -> Result<Box<dyn Executable>, GradbenchError>;
+    fn compile(
+        &self,
+        module: Module,
+        entry: &str,
+        hints: Hints,
+    ) -> Result<Box<dyn Executable>, GradbenchError>;
 }
 
 /// A prepared function.
@@ -90,7 +106,12 @@ impl Backend for Interpreted {
         true
     }
 
-    fn compile(&self, module: Module, entry: &str) -> Result<Box<dyn Executable>, GradbenchError> {
+    fn compile(
+        &self,
+        module: Module,
+        entry: &str,
+        _: Hints,
+    ) -> Result<Box<dyn Executable>, GradbenchError> {
         Ok(Box::new(interpreted(module, entry)?))
     }
 }
@@ -150,14 +171,23 @@ impl Backend for Compiled {
         false
     }
 
-    fn compile(&self, module: Module, entry: &str) -> Result<Box<dyn Executable>, GradbenchError> {
+    fn compile(
+        &self,
+        module: Module,
+        entry: &str,
+        hints: Hints,
+    ) -> Result<Box<dyn Executable>, GradbenchError> {
+        let opts = crate::jit::Options {
+            library_math: hints.library_math,
+            ..crate::jit::Options::default()
+        };
         // Specialising first makes every function the entry reaches
         // monomorphic (`vmap` leaves its callees with a symbolic batch size).
         let params = module
             .get(entry)
             .ok_or_else(|| GradbenchError::Graph(format!("no function @{entry}")))?
             .param_types();
-        match crate::jit::compile_for(&module, entry, &params) {
+        match crate::jit::compile_for_with(&module, entry, &params, &opts) {
             Ok(f) => Ok(Box::new(CompiledExe { f })),
             Err(e) => {
                 eprintln!("adjit-gradbench: @{entry}: the JIT refused ({e}); interpreting it");

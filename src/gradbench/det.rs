@@ -11,6 +11,7 @@
 //! it, so the graph does `ℓ·2^(ℓ−1)` multiplications where the reference
 //! recursion, which recomputes shared minors, does about `e·ℓ!`.
 
+use super::backend::Hints;
 use super::input::{field, finish, list, result, scalar_result, size, tensor, vector_of};
 use super::{GradbenchError, Job, gradient, unknown_function};
 use crate::ir::{Graph, Module, Type};
@@ -83,12 +84,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "primal" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| primal(ell)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "gradient" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| {
                 let (m, f) = primal(ell)?;
                 gradient(m, &f, &[0])

@@ -10,6 +10,7 @@
 //! constant `k·C − n·d/2·log 2π` depends only on the sizes, `m` and `γ`,
 //! all part of the cache key, and is a graph constant.
 
+use super::backend::Hints;
 use super::input::{field, finish, float, list, matrix, result, rows, scalar_result, size, tensor};
 use super::{GradbenchError, Job, gradient, unknown_function};
 use crate::ir::{Graph, Module, Shape, Type, Var};
@@ -113,12 +114,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "objective" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| objective(s)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "jacobian" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| {
                 let (module, f) = objective(s)?;
                 gradient(module, &f, &[0, 1, 2, 3])

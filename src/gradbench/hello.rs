@@ -1,6 +1,7 @@
 //! `hello`: `square(x) = x²` and `double`, its derivative `2x`. The input
 //! and output are bare numbers.
 
+use super::backend::Hints;
 use super::input::{finish, float_of, scalar_result, tensor};
 use super::{GradbenchError, Job, gradient, unknown_function};
 use crate::ir::{Graph, Module, Type};
@@ -25,6 +26,7 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     };
     Ok(Job {
         key: format!("hello/{function}"),
+        hints: Hints::default(),
         build,
         inputs: vec![tensor(&[], vec![x])?],
         output: Box::new(|outs| scalar_result(&outs, 0)),

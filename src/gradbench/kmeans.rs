@@ -8,6 +8,7 @@
 //! are the same for every `j` and for every `i`, so the minimum picks the
 //! same centroid up to rounding.
 
+use super::backend::Hints;
 use super::input::{finish, matrix, result, rows, scalar_result, tensor};
 use super::{GradbenchError, Job, ad_error, unknown_function};
 use crate::ir::{Graph, Module, Scalar, Type};
@@ -76,12 +77,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "cost" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| cost(n, k, d)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "dir" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| dir(n, k, d)),
             inputs,
             output: Box::new(move |outs| Ok(rows(result(&outs, 0)?, k, d))),

@@ -6,6 +6,7 @@
 //! repeated multiplication, one `[n]` vector per coefficient, as the
 //! reference does; the graph is specialised to `n` and `m = len(x)`.
 
+use super::backend::Hints;
 use super::input::{finish, list, result, scalar_result, size, tensor, vector};
 use super::{GradbenchError, Job, gradient, unknown_function};
 use crate::ir::{Elem, Graph, Module, Type};
@@ -40,12 +41,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "primal" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| primal(n, m)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "gradient" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| {
                 let (module, f) = primal(n, m)?;
                 gradient(module, &f, &[0])

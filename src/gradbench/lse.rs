@@ -1,6 +1,7 @@
 //! `lse`: log-sum-exp of a vector, `a + log Σ exp(xᵢ − a)` with `a = max x`,
 //! built from its primitives (a maximum and a sum), and its gradient.
 
+use super::backend::Hints;
 use super::input::{finish, list, result, scalar_result, tensor, vector};
 use super::{GradbenchError, Job, gradient, unknown_function};
 use crate::ir::{Graph, Module, Type};
@@ -23,12 +24,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "primal" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| primal(n)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "gradient" => Ok(Job {
             key,
+            hints: Hints::default(),
             build: Box::new(move |_| {
                 let (m, f) = primal(n)?;
                 gradient(m, &f, &[0])

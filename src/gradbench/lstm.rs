@@ -13,10 +13,17 @@
 //! holds every layer (unrolled, `l` is small); it carries the state and the
 //! running total. adjit's AD does not differentiate through `scan` yet, so
 //! the graph that `jacobian` differentiates unrolls the time steps too.
+//! Written out, the time loop is thousands of small operations on vectors
+//! of `b` entries; its sigmoids and hyperbolic tangents call the scalar
+//! library functions ([`Hints::library_math`]), since an inline vector
+//! kernel at each of them would make the code too large to run from the
+//! instruction cache.
+//!
 //! As in ADBench, the input and change gates read the layer's previous
 //! hidden state and the forget and output gates the layer's input, and the
 //! log-sum-exp adds 2 to its sum.
 
+use super::backend::Hints;
 use super::input::{list, matrix, result, scalar_result, tensor};
 use super::{GradbenchError, Job, gradient, unknown_function};
 use crate::ir::{Graph, Module, Type, Var};
@@ -152,12 +159,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "objective" => Ok(Job {
             key,
+            hints: Hints { library_math: true },
             build: Box::new(move |loops| objective(l, b, c, !loops)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "jacobian" => Ok(Job {
             key,
+            hints: Hints { library_math: true },
             build: Box::new(move |_| {
                 let (m, f) = objective(l, b, c, true)?;
                 gradient(m, &f, &[0, 1])

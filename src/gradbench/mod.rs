@@ -39,7 +39,7 @@ mod ode;
 pub mod protocol;
 
 use crate::ir::{Graph, Module, Tensor};
-use backend::{Backend, Compiled, Executable};
+use backend::{Backend, Compiled, Executable, Hints};
 use protocol::{Message, Response, Runs, Timing};
 use serde_json::{Number, Value};
 use std::collections::HashMap;
@@ -91,6 +91,8 @@ pub(crate) struct Job {
     key: String,
     /// Builds the module and names its entry function.
     build: Build,
+    /// What the backend may want to know about the graph.
+    hints: Hints,
     /// The entry function's arguments.
     inputs: Vec<Tensor>,
     /// Turns the entry function's results into the protocol's output.
@@ -240,7 +242,7 @@ impl<'b> Tool<'b> {
                 std::fs::write(dir.join(file + ".adj"), optimized.to_string())?;
             }
             let optimized_at_end = Instant::now();
-            let exe = self.backend.compile(optimized, &entry)?;
+            let exe = self.backend.compile(optimized, &entry, job.hints)?;
             timings.push(timing("build", built_at - start));
             timings.push(timing("optimize", optimized_at - built_at));
             timings.push(timing("compile", optimized_at_end.elapsed()));

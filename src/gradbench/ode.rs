@@ -7,6 +7,7 @@
 //! agree to rounding. adjit's AD does not differentiate through `scan` yet,
 //! so the graph that `gradient` differentiates unrolls the `s` steps.
 
+use super::backend::Hints;
 use super::input::{list, result, size, tensor, vector};
 use super::{GradbenchError, Job, gradient, unknown_function};
 use crate::ir::{Graph, Module, Shape, Type, Var};
@@ -87,6 +88,7 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     };
     Ok(Job {
         key,
+        hints: Hints::default(),
         build,
         inputs,
         output: Box::new(|outs| Ok(list(result(&outs, 0)?))),
