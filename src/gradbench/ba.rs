@@ -29,50 +29,69 @@ fn col<'g>(v: Var<'g>, c: usize) -> Var<'g> {
     v.slice_axis(1, c, c + 1)
 }
 
-/// The cross product of two `[p, 3]` values, row by row.
-fn cross<'g>(g: &'g Graph, a: Var<'g>, b: Var<'g>) -> Var<'g> {
-    let (a0, a1, a2) = (col(a, 0), col(a, 1), col(a, 2));
-    let (b0, b1, b2) = (col(b, 0), col(b, 1), col(b, 2));
-    g.concat(
-        &[a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0],
-        1,
-    )
+/// Row `r` of a `[w, p]` value, as `[p]`.
+fn row<'g>(v: Var<'g>, r: usize, p: usize) -> Var<'g> {
+    v.slice_axis(0, r, r + 1).reshape([p])
 }
 
-/// The errors of `p` observations given their cameras `[p, 11]`, points
-/// `[p, 3]`, weights `[p, 1]` and features `[p, 2]`: reprojection `[p, 2]`.
-fn reprojection<'g>(g: &'g Graph, cam: Var<'g>, x: Var<'g>, w: Var<'g>, feat: Var<'g>) -> Var<'g> {
-    let rot = cam.slice_axis(1, 0usize, 3usize);
-    let centre = cam.slice_axis(1, 3usize, 6usize);
-    let focal = col(cam, 6);
-    let principal = cam.slice_axis(1, 7usize, 9usize);
-    let (k1, k2) = (col(cam, 9), col(cam, 10));
-    let pt = x - centre;
+/// One observation's data, or a batch's, one value per scalar component
+/// (all of one shape): camera (rotation 3, centre 3, focal length,
+/// principal point 2, radial distortion 2), point, weight, feature.
+struct Observation<'g> {
+    cam: [Var<'g>; CAM],
+    x: [Var<'g>; 3],
+    w: Var<'g>,
+    feat: [Var<'g>; 2],
+}
+
+/// The cross product, component by component.
+fn cross<'g>(a: [Var<'g>; 3], b: [Var<'g>; 3]) -> [Var<'g>; 3] {
+    [
+        a[1] * b[2] - a[2] * b[1],
+        a[2] * b[0] - a[0] * b[2],
+        a[0] * b[1] - a[1] * b[0],
+    ]
+}
+
+/// The reprojection errors (x, y) of an observation, component by component
+/// (so a batch of observations is computed on contiguous vectors).
+fn reprojection<'g>(g: &'g Graph, o: &Observation<'g>) -> [Var<'g>; 2] {
+    let c = &o.cam;
+    let rot = [c[0], c[1], c[2]];
+    let pt = [o.x[0] - c[3], o.x[1] - c[4], o.x[2] - c[5]];
+    let (focal, principal, k1, k2) = (c[6], [c[7], c[8]], c[9], c[10]);
 
     // Rodrigues' rotation; at zero angle, its first-order form. The angle
     // is replaced by 1 where it is zero so that the unused branch stays
     // finite (and so do its derivatives).
-    let sqtheta = col(rot, 0) * col(rot, 0) + col(rot, 1) * col(rot, 1) + col(rot, 2) * col(rot, 2);
+    let sqtheta = rot[0] * rot[0] + rot[1] * rot[1] + rot[2] * rot[2];
     let nonzero = sqtheta.not_equal(0.0);
     let theta = g.select(nonzero, sqtheta, 1.0).sqrt();
     let (costheta, sintheta) = (theta.cos(), theta.sin());
-    let axis = rot * (1.0 / theta);
-    let tmp = (col(axis, 0) * col(pt, 0) + col(axis, 1) * col(pt, 1) + col(axis, 2) * col(pt, 2))
-        * (1.0 - costheta);
-    let rotated = pt * costheta + cross(g, axis, pt) * sintheta + axis * tmp;
-    let first_order = pt + cross(g, rot, pt);
-    let xcam = g.select(nonzero, rotated, first_order);
+    let inv = 1.0 / theta;
+    let axis = [rot[0] * inv, rot[1] * inv, rot[2] * inv];
+    let tmp = (axis[0] * pt[0] + axis[1] * pt[1] + axis[2] * pt[2]) * (1.0 - costheta);
+    let turned = cross(axis, pt);
+    let linear = cross(rot, pt);
+    let xcam: [Var<'g>; 3] = std::array::from_fn(|i| {
+        let rotated = pt[i] * costheta + turned[i] * sintheta + axis[i] * tmp;
+        let first_order = pt[i] + linear[i];
+        g.select(nonzero, rotated, first_order)
+    });
 
-    let proj = xcam.slice_axis(1, 0usize, 2usize) / col(xcam, 2);
-    let rsq = col(proj, 0) * col(proj, 0) + col(proj, 1) * col(proj, 1);
+    let proj = [xcam[0] / xcam[2], xcam[1] / xcam[2]];
+    let rsq = proj[0] * proj[0] + proj[1] * proj[1];
     let distortion = 1.0 + k1 * rsq + k2 * rsq * rsq;
-    let proj = proj * distortion * focal + principal;
-    w * (proj - feat)
+    std::array::from_fn(|i| o.w * ((proj[i] * distortion * focal + principal[i]) - o.feat[i]))
 }
 
 /// The objective graph for `n` cameras, `m` points and `p` observations;
 /// parameters `cams [n, 11], x [m, 3], w [p], feats [p, 2], cam_idx [p],
 /// pt_idx [p]`; results `reproj_err [p, 2], w_err [p]`.
+///
+/// The cameras and points are transposed (small) and gathered along their
+/// second axis, so each component of the `p` observations is a contiguous
+/// vector and the arithmetic runs on whole vectors, not strided columns.
 pub(crate) fn objective(n: usize, m: usize, p: usize) -> Result<(Module, String), GradbenchError> {
     let g = Graph::new("ba");
     let cams = g.param("cams", Type::f64(&[n, CAM]));
@@ -81,9 +100,17 @@ pub(crate) fn objective(n: usize, m: usize, p: usize) -> Result<(Module, String)
     let feats = g.param("feats", Type::f64(&[p, 2]));
     let cam_idx = g.param("cam_idx", Type::new(crate::ir::Elem::I64, [p]));
     let pt_idx = g.param("pt_idx", Type::new(crate::ir::Elem::I64, [p]));
-    let cam = cams.gather(cam_idx, 0);
-    let x = xs.gather(pt_idx, 0);
-    let reproj = reprojection(&g, cam, x, w.reshape([p, 1]), feats);
+    let cam = cams.t().gather(cam_idx, 1); // [11, p]
+    let x = xs.t().gather(pt_idx, 1); // [3, p]
+    let feat = feats.t(); // [2, p]
+    let o = Observation {
+        cam: std::array::from_fn(|i| row(cam, i, p)),
+        x: std::array::from_fn(|i| row(x, i, p)),
+        w,
+        feat: std::array::from_fn(|i| row(feat, i, p)),
+    };
+    let [ex, ey] = reprojection(&g, &o);
+    let reproj = g.concat(&[ex.reshape([p, 1]), ey.reshape([p, 1])], 1);
     let w_err = 1.0 - w * w;
     finish(&g, &[reproj, w_err])
 }
@@ -103,7 +130,14 @@ pub(crate) fn jacobian(n: usize, m: usize, p: usize) -> Result<(Module, String),
     let x = one.param("x", Type::f64(&[1, 3]));
     let w = one.param("w", Type::f64(&[1, 1]));
     let feat = one.param("feat", Type::f64(&[1, 2]));
-    let reproj = reprojection(&one, cam, x, w, feat);
+    let o = Observation {
+        cam: std::array::from_fn(|i| col(cam, i)),
+        x: std::array::from_fn(|i| col(x, i)),
+        w,
+        feat: std::array::from_fn(|i| col(feat, i)),
+    };
+    let [ex, ey] = reprojection(&one, &o);
+    let reproj = one.concat(&[ex, ey], 1);
     let w_err = 1.0 - w * w;
     let (module, _) = finish(&one, &[reproj, w_err])?;
     let (module, jac) =
