@@ -11,19 +11,42 @@
 use super::backend::Hints;
 use super::input::{finish, matrix, result, rows, scalar_result, tensor};
 use super::{GradbenchError, Job, ad_error, unknown_function};
-use crate::ir::{Graph, Module, Scalar, Type};
+use crate::ir::{Elem, Graph, Module, Scalar, Type, Var};
 use serde_json::Value;
+
+/// The squared distances `‖Pᵢ‖² − 2 Pᵢ·Cⱼ + ‖Cⱼ‖²`, `[n, k]`.
+fn distances<'g>(p: Var<'g>, c: Var<'g>, n: usize, k: usize) -> Var<'g> {
+    let pp = (p * p).sum(&[1]).reshape([n, 1]);
+    let cc = (c * c).sum(&[1]).reshape([1, k]);
+    pp - 2.0 * p.matmul(c.t()) + cc
+}
 
 /// The cost graph for `n` points, `k` centroids, `d` dimensions.
 pub(crate) fn cost(n: usize, k: usize, d: usize) -> Result<(Module, String), GradbenchError> {
     let g = Graph::new("cost");
     let p = g.param("points", Type::f64(&[n, d]));
     let c = g.param("centroids", Type::f64(&[k, d]));
-    let pp = (p * p).sum(&[1]).reshape([n, 1]);
-    let cc = (c * c).sum(&[1]).reshape([1, k]);
-    let dist = pp - 2.0 * p.matmul(c.t()) + cc;
-    let closest = dist.reduce_min(&[1]);
+    let closest = distances(p, c, n, k).reduce_min(&[1]);
     finish(&g, &[closest.sum(&[0])])
+}
+
+/// The same cost written through the assignment: `Σᵢⱼ Aᵢⱼ Dᵢⱼ` where `D`
+/// holds the squared distances and `A` marks each point's nearest centroid
+/// (a comparison, so nothing is differentiated through it). It equals
+/// [`cost`] up to rounding wherever each point has one nearest centroid
+/// (everywhere but a set of measure zero) and has the same derivatives
+/// there, which spares the derivative of the minimum its division of each
+/// point's weight among tied centroids (a count and a division per entry
+/// of the `n × k` matrix).
+fn assigned_cost(n: usize, k: usize, d: usize) -> Result<(Module, String), GradbenchError> {
+    let g = Graph::new("assigned_cost");
+    let p = g.param("points", Type::f64(&[n, d]));
+    let c = g.param("centroids", Type::f64(&[k, d]));
+    let dist = distances(p, c, n, k);
+    let nearest = dist
+        .equal(dist.reduce_min(&[1]).reshape([n, 1]))
+        .convert(Elem::F64);
+    finish(&g, &[(nearest * dist).sum(&[0, 1])])
 }
 
 /// The Newton direction `J ⊘ (H·1)`: the gradient with respect to the
@@ -32,11 +55,11 @@ pub(crate) fn cost(n: usize, k: usize, d: usize) -> Result<(Module, String), Gra
 /// coordinate of one centroid each (given the assignment).
 ///
 /// Both come from one function, the forward derivative of the gradient
-/// (`jvp(grad(cost))` with tangent ones), so the distances and the
+/// (`jvp(grad(assigned_cost))` with tangent ones), so the distances and the
 /// assignment are computed once for both and the JIT compiles a single
 /// function body.
 fn dir(n: usize, k: usize, d: usize) -> Result<(Module, String), GradbenchError> {
-    let (module, f) = cost(n, k, d)?;
+    let (module, f) = assigned_cost(n, k, d)?;
     // (points, centroids) → (cost, J)
     let (module, grad) = crate::ad::grad(&module, &f, &[1]).map_err(ad_error)?;
     // (points, centroids, ċ) → (cost, J, cosṫ, H·ċ)
