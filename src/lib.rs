@@ -8,6 +8,7 @@
 pub use adjit_ir as ir;
 
 pub mod ad;
+pub mod gradbench;
 pub mod jit;
 pub mod opt;
 pub mod tape;
