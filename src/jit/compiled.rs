@@ -78,6 +78,12 @@ pub struct CompileStats {
     pub gemm_calls: usize,
     /// Rank-0 ops computed in registers outside loop nests.
     pub scalar_ops: usize,
+    /// `scan` and `while` loops of the compiled function (not counting
+    /// those of loop bodies).
+    pub loops: usize,
+    /// Loop bodies and conditions compiled as functions of their own (each
+    /// once, however many loops call it; nested ones included).
+    pub loop_bodies: usize,
     /// Materialised intermediate tensors (each needs a workspace slot;
     /// slots of values not live at the same time share memory).
     pub workspace_buffers: usize,
@@ -127,7 +133,8 @@ pub struct CompiledFn {
     disasm: Vec<String>,
     // Dropped after the code (declaration order), though nothing runs then.
     code: CodeMemory,
-    _consts: Vec<Block64>,
+    /// The constant pools of the entry and of every loop body.
+    _consts: Vec<Vec<Block64>>,
 }
 
 /// An input slice for [`CompiledFn::call_into`] (a scalar is one element).
@@ -246,7 +253,7 @@ impl CompiledFn {
         params: Vec<Type>,
         outputs: Vec<Type>,
         workspace_size: usize,
-        consts: Vec<Block64>,
+        consts: Vec<Vec<Block64>>,
         module: JITModule,
         stats: CompileStats,
         clif: Vec<String>,

@@ -15,6 +15,18 @@
 //! aligned to [`ALIGN`] bytes, so the workspace is close to the largest live
 //! set, not the sum of all intermediates.
 //!
+//! ## Loops
+//! A `scan` or `while` is one [`Step::Loop`]: a native loop (emitted by
+//! [`super::codegen`]) calling its body's (and condition's) compiled entry
+//! once per step. Besides its results, a loop step owns a *scratch region*
+//! of the workspace, live only during the step, holding the pointer tables
+//! it passes, the spare carry buffers (carries are double-buffered: a step
+//! never writes the buffer it reads), a row for per-step outputs nobody
+//! reads, and the callees' own workspace. Its size is fixed here, from the
+//! result types and the callees' workspace sizes, whatever the trip count.
+//! Rank-0 operands and results of loops live in 8-byte slots (as scalars
+//! crossing functions do), so they can be passed by pointer.
+//!
 //! ## Splitting
 //! Steps are grouped into *chunks* of about `max_function_insts` estimated
 //! CLIF instructions; each chunk is one Cranelift function and the entry calls
@@ -23,7 +35,7 @@
 //! dead, through a free list).
 
 use super::error::CompileError;
-use super::flat::{Def, Flat, Vid};
+use super::flat::{Def, Flat, Vid, is_loop};
 use super::fusion::{Class, Fusion, is_unit_reshape};
 use super::kernel::{Addr, GemmStep, Kernel, Root, resolve_view, strides};
 use super::options::Options;
@@ -59,6 +71,62 @@ pub(crate) enum Step {
     Gemm(Box<GemmStep>),
     /// Stores a rank-0 value to output `output`.
     OutputScalar { value: Vid, output: usize },
+    /// A `scan` or `while` calling compiled functions.
+    Loop(Box<LoopStep>),
+}
+
+/// A loop step: node, callees and the layout of its scratch region.
+pub(crate) struct LoopStep {
+    /// The loop node.
+    pub node: usize,
+    /// The body's program.
+    pub body: usize,
+    /// The condition's program (`while`).
+    pub cond: Option<usize>,
+    /// Byte offset of the scratch region in the workspace.
+    pub scratch: usize,
+    /// The layout of the scratch region (offsets relative to it).
+    pub layout: LoopLayout,
+}
+
+/// Offsets (bytes, relative to the scratch region) of a loop's scratch.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LoopLayout {
+    /// The callees' input pointer table.
+    pub in_table: usize,
+    /// The body's output pointer table.
+    pub out_table: usize,
+    /// The condition's output pointer table (one entry) and its result.
+    pub cond_table: usize,
+    /// The condition's bool result.
+    pub cond_out: usize,
+    /// Per carry: the buffers written by even and odd steps counted from
+    /// the last (`None`: the result's own storage).
+    pub carry_bufs: Vec<[Option<usize>; 2]>,
+    /// Per stacked output: a one-row buffer when the result is dead.
+    pub ys_row: Vec<Option<usize>>,
+    /// The callees' workspace.
+    pub callee_ws: usize,
+    /// Total bytes.
+    pub size: usize,
+}
+
+/// What the plan of a loop needs to know about a compiled callee.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Callee {
+    /// Its program index.
+    pub program: usize,
+    /// Its workspace size.
+    pub workspace: usize,
+}
+
+/// The function names a loop op calls: body, then condition.
+pub(crate) fn loop_callees(op: &Op) -> Option<(&str, Option<&str>)> {
+    match op {
+        Op::Scan { body, .. } => Some((&**body, None)),
+        Op::While { cond, body, .. } => Some((&**body, Some(&**cond))),
+        _ => None,
+    }
 }
 
 /// The plan of a whole function.
@@ -88,6 +156,18 @@ pub(crate) fn build_steps(
 ) -> Result<Vec<Step>, CompileError> {
     let mut steps = Vec::new();
     for (ni, node) in flat.nodes.iter().enumerate() {
+        if is_loop(&node.op) {
+            if node.results.iter().any(|&r| flat.live[r as usize]) {
+                steps.push(Step::Loop(Box::new(LoopStep {
+                    node: ni,
+                    body: 0,
+                    cond: None,
+                    scratch: 0,
+                    layout: LoopLayout::default(),
+                })));
+            }
+            continue;
+        }
         let v = node.result;
         let val = flat.val(v);
         match fusion.class[v as usize] {
@@ -257,8 +337,38 @@ pub(crate) fn plan(
     fusion: &Fusion,
     mut steps: Vec<Step>,
     opts: &Options,
+    callees: &HashMap<String, Callee>,
 ) -> Result<Plan, CompileError> {
     let n = flat.vals.len();
+    let too_large = || CompileError::TooLarge {
+        func: flat.name.clone(),
+        what: "the workspace".into(),
+    };
+    // Rank-0 values passed to or returned by loops by pointer.
+    let mut needs_slot = vec![false; n];
+    for s in &mut steps {
+        if let Step::Loop(l) = s {
+            let node = &flat.nodes[l.node];
+            let (body, cond) = loop_callees(&node.op).ok_or_else(|| internal_plan("not a loop"))?;
+            let find = |name: &str| {
+                callees
+                    .get(name)
+                    .copied()
+                    .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))
+            };
+            let b = find(body)?;
+            let c = cond.map(find).transpose()?;
+            l.body = b.program;
+            l.cond = c.map(|c| c.program);
+            let callee_ws = b.workspace.max(c.map_or(0, |c| c.workspace));
+            l.layout = loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?;
+            for &v in node.args.iter().chain(&node.results) {
+                if flat.val(v).rank() == 0 && matches!(flat.val(v).def, Def::Node(_)) {
+                    needs_slot[v as usize] = true;
+                }
+            }
+        }
+    }
     let mut storage = vec![Storage::None; n];
     let mut consts: Vec<u8> = Vec::new();
     for (i, &p) in flat.params.iter().enumerate() {
@@ -347,6 +457,11 @@ pub(crate) fn plan(
                 read(g.b_view.0);
             }
             Step::OutputScalar { value, .. } => read(*value),
+            Step::Loop(l) => {
+                for &a in &flat.nodes[l.node].args {
+                    read(a);
+                }
+            }
         }
         let produced: Vec<Vid> = match s {
             Step::Scalar(ni) => vec![flat.nodes[*ni].result],
@@ -366,6 +481,7 @@ pub(crate) fn plan(
                 .collect(),
             Step::Gemm(g) => vec![g.result],
             Step::OutputScalar { .. } => vec![],
+            Step::Loop(l) => flat.nodes[l.node].results.clone(),
         };
         for p in produced {
             def_step[p as usize].get_or_insert(si);
@@ -376,7 +492,9 @@ pub(crate) fn plan(
         def_step[p as usize] = Some(0);
     }
 
-    // Workspace buffers, first-fit by offset among live ones.
+    // Workspace buffers and loop scratch regions, first-fit by offset among
+    // live ones. A scratch region is live during its step only; it is keyed
+    // by a pseudo value past the last real one (for the stability analysis).
     let mut order: Vec<(usize, Vid)> = Vec::new();
     for v in 0..n {
         if fusion.class[v] == Class::Buffer
@@ -386,37 +504,48 @@ pub(crate) fn plan(
             order.push((d, v as Vid));
         }
     }
+    for (si, s) in steps.iter().enumerate() {
+        if let Step::Loop(_) = s {
+            order.push((si, (n + si) as Vid));
+        }
+    }
     order.sort_unstable();
-    let workspace_buffers = order.len();
+    let workspace_buffers = order.iter().filter(|o| (o.1 as usize) < n).count();
     let mut active: Vec<(usize, usize, usize)> = Vec::new(); // (offset, size, last use)
     let mut placed: Vec<(Vid, usize, usize, usize, usize)> = Vec::new(); // (value, offset, size, def, last use)
     let mut size = 0usize;
-    let too_large = || CompileError::TooLarge {
-        func: flat.name.clone(),
-        what: "the workspace".into(),
-    };
     for (d, v) in order {
         active.retain(|a| a.2 >= d);
-        let val = flat.val(v);
-        let bytes = val
-            .len
-            .checked_mul(val.elem.byte_size())
-            .and_then(|b| b.checked_add(ALIGN - 1))
-            .ok_or_else(too_large)?
-            / ALIGN
-            * ALIGN;
+        let (raw, last) = if (v as usize) < n {
+            let val = flat.val(v);
+            let raw = val
+                .len
+                .checked_mul(val.elem.byte_size())
+                .ok_or_else(too_large)?;
+            (raw, last_use[v as usize].max(d))
+        } else {
+            match &steps[v as usize - n] {
+                Step::Loop(l) => (l.layout.size, d),
+                _ => return Err(internal_plan("scratch of a non-loop step")),
+            }
+        };
+        let bytes = raw.checked_add(ALIGN - 1).ok_or_else(too_large)? / ALIGN * ALIGN;
         let bytes = bytes.max(ALIGN);
         active.sort_unstable();
         let mut off = 0usize;
         for a in &active {
-            if off + bytes <= a.0 {
+            if off.checked_add(bytes).ok_or_else(too_large)? <= a.0 {
                 break;
             }
             off = off.max(a.0 + a.1);
         }
-        active.push((off, bytes, last_use[v as usize].max(d)));
-        placed.push((v, off, bytes, d, last_use[v as usize].max(d)));
-        storage[v as usize] = Storage::Workspace(off);
+        active.push((off, bytes, last));
+        placed.push((v, off, bytes, d, last));
+        if (v as usize) < n {
+            storage[v as usize] = Storage::Workspace(off);
+        } else if let Step::Loop(l) = &mut steps[v as usize - n] {
+            l.scratch = off;
+        }
         size = size.max(off.checked_add(bytes).ok_or_else(too_large)?);
     }
 
@@ -430,6 +559,7 @@ pub(crate) fn plan(
             Step::Kernel(k) => k.estimated_insts(),
             Step::Gemm(_) => 40,
             Step::OutputScalar { .. } => 3,
+            Step::Loop(l) => 40 + 4 * flat.nodes[l.node].args.len(),
         };
         if acc > 0 && acc + cost > opts.max_function_insts {
             chunks.push(start..si);
@@ -444,8 +574,11 @@ pub(crate) fn plan(
     // memory is written in a function that also reads it (Cranelift may
     // otherwise sink a movable load of it past that write).
     let chunk_of_step = |s: usize| chunks.iter().position(|c| c.contains(&s)).unwrap_or(0);
-    let mut stable: Vec<bool> = (0..n)
+    let mut stable: Vec<bool> = (0..n + steps.len())
         .map(|v| {
+            if v >= n {
+                return false;
+            }
             matches!(
                 storage[v],
                 Storage::Input(_) | Storage::Const(_) | Storage::Output(_)
@@ -468,6 +601,7 @@ pub(crate) fn plan(
         });
         stable[p.0 as usize] = !hazard;
     }
+    stable.truncate(n);
 
     // Scalars crossing chunks get slots after the buffers.
     let mut chunk_of = vec![0usize; steps.len()];
@@ -488,8 +622,11 @@ pub(crate) fn plan(
             } else {
                 chunk_of.get(d).copied().unwrap_or(0)
             };
-            let lu = last_use[v];
-            if def_chunk != usize::MAX && lu < steps.len() && chunk_of[lu] != def_chunk {
+            let lu = last_use[v].max(d);
+            if def_chunk != usize::MAX
+                && lu < steps.len()
+                && (chunk_of[lu] != def_chunk || needs_slot[v])
+            {
                 crossing.push((d, lu, v as Vid));
             }
         }
@@ -526,6 +663,67 @@ pub(crate) fn plan(
         workspace_buffers,
         stable,
     })
+}
+
+fn internal_plan(msg: &str) -> CompileError {
+    CompileError::Codegen(format!("internal: {msg}"))
+}
+
+/// Bytes of a value's buffer, rounded up to [`ALIGN`] (at least `ALIGN`).
+fn aligned_size(flat: &Flat, v: Vid) -> Option<usize> {
+    let val = flat.val(v);
+    let raw = val.len.checked_mul(val.elem.byte_size())?;
+    Some((raw.checked_add(ALIGN - 1)? / ALIGN * ALIGN).max(ALIGN))
+}
+
+/// The scratch layout of a loop node (`None` on overflow).
+fn loop_layout(
+    flat: &Flat,
+    fusion: &Fusion,
+    node: &super::flat::FNode,
+    callee_ws: usize,
+) -> Option<LoopLayout> {
+    let (n_carry, n_ys) = match &node.op {
+        Op::Scan { n_carry, .. } => (*n_carry, node.results.len().checked_sub(*n_carry)?),
+        Op::While { .. } => (node.results.len().checked_sub(1)?, 0),
+        _ => return None,
+    };
+    let mut at = 0usize;
+    let mut take = |bytes: usize, align: usize| -> Option<usize> {
+        let off = at.checked_add(align - 1)? / align * align;
+        at = off.checked_add(bytes)?;
+        Some(off)
+    };
+    let mut l = LoopLayout {
+        in_table: take(node.args.len().checked_mul(8)?, 8)?,
+        out_table: take(n_carry.checked_add(n_ys)?.checked_mul(8)?, 8)?,
+        cond_table: take(8, 8)?,
+        cond_out: take(8, 8)?,
+        ..LoopLayout::default()
+    };
+    for &r in &node.results[..n_carry] {
+        let dead = fusion.class[r as usize] == Class::Dead;
+        let bytes = aligned_size(flat, r)?;
+        let spare = take(bytes, ALIGN)?;
+        l.carry_bufs.push(if dead {
+            [Some(spare), Some(take(bytes, ALIGN)?)]
+        } else {
+            [None, Some(spare)]
+        });
+    }
+    for &r in &node.results[n_carry..n_carry + n_ys] {
+        if fusion.class[r as usize] == Class::Dead {
+            let val = flat.val(r);
+            let rows = val.shape.first().copied().unwrap_or(1).max(1);
+            let row = (val.len / rows).checked_mul(val.elem.byte_size())?;
+            l.ys_row.push(Some(take(row.max(8), ALIGN)?));
+        } else {
+            l.ys_row.push(None);
+        }
+    }
+    l.callee_ws = take(callee_ws, ALIGN)?;
+    l.size = at;
+    Some(l)
 }
 
 fn push_scalar(out: &mut Vec<u8>, s: Scalar) {
