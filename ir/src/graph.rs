@@ -21,6 +21,7 @@
 //! [`Graph::finish`] returns every recorded error.
 
 use crate::builder::FunctionBuilder;
+use crate::checkpoint::Checkpoint;
 use crate::dim::Dim;
 use crate::function::{Function, Module, Value};
 use crate::op::{BinaryOp, CmpOp, ConstData, FuncName, Op, ReduceOp, Scalar, SliceRange, UnaryOp};
@@ -392,7 +393,9 @@ impl Graph {
 
     /// A loop of `length` steps over `body(consts..., carry..., x_t...) ->
     /// (carry..., y_t...)`. Returns the final carry followed by the stacked
-    /// per-step outputs. See [`Op::Scan`].
+    /// per-step outputs. See [`Op::Scan`]. Its reverse-mode derivative
+    /// keeps every state ([`Checkpoint::All`]); [`Graph::scan_checkpointed`]
+    /// chooses another policy.
     #[track_caller]
     pub fn scan<'g>(
         &'g self,
@@ -403,7 +406,49 @@ impl Graph {
         xs: &[Var<'g>],
         reverse: bool,
     ) -> Vec<Var<'g>> {
-        let loc = Location::caller();
+        self.scan_at(
+            Location::caller(),
+            body,
+            length.into(),
+            [consts, init, xs],
+            reverse,
+            Checkpoint::All,
+        )
+    }
+
+    /// [`Graph::scan`] with the checkpointing policy of its reverse-mode
+    /// derivative (see [`crate::checkpoint`]).
+    #[track_caller]
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_checkpointed<'g>(
+        &'g self,
+        body: &str,
+        length: impl Into<Dim>,
+        consts: &[Var<'g>],
+        init: &[Var<'g>],
+        xs: &[Var<'g>],
+        reverse: bool,
+        checkpoint: Checkpoint,
+    ) -> Vec<Var<'g>> {
+        self.scan_at(
+            Location::caller(),
+            body,
+            length.into(),
+            [consts, init, xs],
+            reverse,
+            checkpoint,
+        )
+    }
+
+    fn scan_at<'g>(
+        &'g self,
+        loc: &'static Location<'static>,
+        body: &str,
+        length: Dim,
+        [consts, init, xs]: [&[Var<'g>]; 3],
+        reverse: bool,
+        checkpoint: Checkpoint,
+    ) -> Vec<Var<'g>> {
         let n_out = self
             .inner
             .borrow()
@@ -416,10 +461,11 @@ impl Graph {
         };
         let op = Op::Scan {
             body: Arc::from(body),
-            length: length.into(),
+            length,
             reverse,
             n_consts: consts.len(),
             n_carry: init.len(),
+            checkpoint,
         };
         let r = self.push(op, &args, n_out, loc);
         r.into_iter().map(|v| self.var(v)).collect()
@@ -437,7 +483,44 @@ impl Graph {
         consts: &[Var<'g>],
         init: &[Var<'g>],
     ) -> (Vec<Var<'g>>, Var<'g>) {
-        let loc = Location::caller();
+        self.while_at(
+            Location::caller(),
+            [cond, body],
+            max_trips.into(),
+            [consts, init],
+            Checkpoint::All,
+        )
+    }
+
+    /// [`Graph::while_loop`] with the checkpointing policy of its
+    /// reverse-mode derivative (see [`crate::checkpoint`]).
+    #[track_caller]
+    pub fn while_checkpointed<'g>(
+        &'g self,
+        cond: &str,
+        body: &str,
+        max_trips: impl Into<Dim>,
+        consts: &[Var<'g>],
+        init: &[Var<'g>],
+        checkpoint: Checkpoint,
+    ) -> (Vec<Var<'g>>, Var<'g>) {
+        self.while_at(
+            Location::caller(),
+            [cond, body],
+            max_trips.into(),
+            [consts, init],
+            checkpoint,
+        )
+    }
+
+    fn while_at<'g>(
+        &'g self,
+        loc: &'static Location<'static>,
+        [cond, body]: [&str; 2],
+        max_trips: Dim,
+        [consts, init]: [&[Var<'g>]; 2],
+        checkpoint: Checkpoint,
+    ) -> (Vec<Var<'g>>, Var<'g>) {
         let all: Vec<Var<'g>> = consts.iter().chain(init).copied().collect();
         let poisoned = || (vec![self.var(None); init.len()], self.var(None));
         let Some(args) = values(&all) else {
@@ -446,8 +529,9 @@ impl Graph {
         let op = Op::While {
             cond: Arc::from(cond),
             body: Arc::from(body),
-            max_trips: max_trips.into(),
+            max_trips,
             n_consts: consts.len(),
+            checkpoint,
         };
         let mut r: Vec<Var<'g>> = self
             .push(op, &args, init.len() + 1, loc)

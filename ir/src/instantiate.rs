@@ -200,6 +200,45 @@ impl State<'_> {
                 *cond = FuncName::from(self.function(&cond.clone(), arg_types)?);
                 *body = FuncName::from(self.function(&body.clone(), arg_types)?);
             }
+            Op::ScanAdjoint {
+                body,
+                adjoint,
+                n_consts,
+                n_carry,
+                n_xs,
+                n_acarry,
+                trips,
+                ..
+            } => {
+                let row = |t: &Type| {
+                    Type::new(
+                        t.elem,
+                        Shape(t.shape.dims().get(1..).unwrap_or_default().to_vec()),
+                    )
+                };
+                let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+                let end = arg_types.len().saturating_sub(usize::from(*trips));
+                if nc + nk + nx + na > end {
+                    // Ill-formed: the type rule reports it when the node is built.
+                    return Ok(());
+                }
+                let consts = &arg_types[..nc];
+                let init = &arg_types[nc..nc + nk];
+                let x_rows: Vec<Type> = arg_types[nc + nk..nc + nk + nx].iter().map(row).collect();
+                let ainit = &arg_types[nc + nk + nx..nc + nk + nx + na];
+                let ax_rows: Vec<Type> =
+                    arg_types[nc + nk + nx + na..end].iter().map(row).collect();
+                let mut body_args = consts.to_vec();
+                body_args.extend_from_slice(init);
+                body_args.extend(x_rows.iter().cloned());
+                *body = FuncName::from(self.function(&body.clone(), &body_args)?);
+                let mut adj_args = consts.to_vec();
+                adj_args.extend_from_slice(ainit);
+                adj_args.extend_from_slice(init);
+                adj_args.extend(x_rows);
+                adj_args.extend(ax_rows);
+                *adjoint = FuncName::from(self.function(&adjoint.clone(), &adj_args)?);
+            }
             _ => {}
         }
         Ok(())
@@ -300,23 +339,50 @@ pub fn subst_op(op: &Op, binding: &HashMap<SizeVar, Dim>) -> Result<Op, DimOverf
             reverse,
             n_consts,
             n_carry,
+            checkpoint,
         } => Op::Scan {
             body: body.clone(),
             length: d(length)?,
             reverse: *reverse,
             n_consts: *n_consts,
             n_carry: *n_carry,
+            checkpoint: *checkpoint,
         },
         Op::While {
             cond,
             body,
             max_trips,
             n_consts,
+            checkpoint,
         } => Op::While {
             cond: cond.clone(),
             body: body.clone(),
             max_trips: d(max_trips)?,
             n_consts: *n_consts,
+            checkpoint: *checkpoint,
+        },
+        Op::ScanAdjoint {
+            body,
+            adjoint,
+            length,
+            reverse,
+            checkpoint,
+            n_consts,
+            n_carry,
+            n_xs,
+            n_acarry,
+            trips,
+        } => Op::ScanAdjoint {
+            body: body.clone(),
+            adjoint: adjoint.clone(),
+            length: d(length)?,
+            reverse: *reverse,
+            checkpoint: *checkpoint,
+            n_consts: *n_consts,
+            n_carry: *n_carry,
+            n_xs: *n_xs,
+            n_acarry: *n_acarry,
+            trips: *trips,
         },
         Op::Unary(_)
         | Op::Binary(_)

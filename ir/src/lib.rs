@@ -15,6 +15,7 @@
 #![deny(missing_docs)]
 
 pub mod builder;
+pub mod checkpoint;
 pub mod dim;
 pub mod dot;
 pub mod function;
@@ -31,6 +32,7 @@ pub mod typing;
 pub mod verify;
 
 pub use builder::FunctionBuilder;
+pub use checkpoint::Checkpoint;
 pub use dim::{Dim, SizeVar};
 pub use function::{Function, Module, Node, NodeId, Value, ValueData, ValueDef};
 pub use graph::{BuildError, BuildErrors, Graph, Operand, Var};

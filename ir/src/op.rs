@@ -8,6 +8,7 @@
 //! Every pass matches on `Op` exhaustively (no `_ =>` arm), so adding an op makes
 //! the compiler list every place to update.
 
+use crate::checkpoint::Checkpoint;
 use crate::dim::Dim;
 use crate::types::{Elem, Shape, Type};
 use std::fmt;
@@ -499,6 +500,8 @@ pub enum Op {
     /// `x_t` is slice `t` of each `xs` along axis 0. Results: final carry, then
     /// the `y_t` stacked along a new axis 0 of size `length`. With `reverse`, `t`
     /// runs from `length-1` down to 0 (and `y_t` is still stored at index `t`).
+    /// `checkpoint` is how a reverse-mode derivative of the loop obtains its
+    /// states; it does not change what the loop computes.
     Scan {
         /// The body function.
         body: FuncName,
@@ -510,10 +513,13 @@ pub enum Op {
         n_consts: usize,
         /// How many operands after the consts are carried state.
         n_carry: usize,
+        /// The checkpointing policy of the loop's reverse sweep.
+        checkpoint: Checkpoint,
     },
     /// `(consts..., init...)`: while `cond(consts..., state...)` returns true and
     /// fewer than `max_trips` steps have run, `state = body(consts..., state...)`.
-    /// Results: the final state, then the trip count (`i64`).
+    /// Results: the final state, then the trip count (`i64`). `checkpoint` is
+    /// as for `Scan`.
     While {
         /// The condition function, returning a bool scalar.
         cond: FuncName,
@@ -523,6 +529,53 @@ pub enum Op {
         max_trips: Dim,
         /// How many leading operands are loop-invariant constants.
         n_consts: usize,
+        /// The checkpointing policy of the loop's reverse sweep.
+        checkpoint: Checkpoint,
+    },
+    /// `(consts..., init..., xs..., ainit..., axs..., [trips])`: the reverse
+    /// sweep of a loop, with the loop's states recomputed as `checkpoint`
+    /// says. Reverse-mode differentiation of `scan` and `while` emits it.
+    ///
+    /// Let `n = length`, or with `trips` the last operand (an `i64` scalar)
+    /// clamped into `[0, length]`, and let step `s` use index
+    /// `t(s) = s`, or `length−1−s` with `reverse`. The forward recurrence is
+    /// `c_0 = init`, `c_{s+1} = body(consts..., c_s..., x_{t(s)}...)[..n_carry]`
+    /// (the body is a scan body; its per-step outputs are ignored). The
+    /// reverse sweep is `a_n = ainit` and, for `s = n−1` down to 0,
+    /// `(a_s..., ay_{t(s)}...) = adjoint(consts..., a_{s+1}..., c_s...,
+    /// x_{t(s)}..., ax_{t(s)}...)`. Results: `a_0`, then the `ay` stacked
+    /// along a new axis 0 of size `length`, with rows no step wrote (those
+    /// of steps `n..length`) zero. Each `xs` and `axs` operand has leading
+    /// axis `length`.
+    ///
+    /// So the op is a `scan` of `adjoint` with `reverse` flipped, whose first
+    /// scanned inputs are the states of the forward recurrence: every
+    /// policy gives the same results, bit for bit, and differs only in the
+    /// states it holds and the forward steps it repeats (see
+    /// [`crate::checkpoint`]).
+    ScanAdjoint {
+        /// The forward step: a scan body `(consts..., carry..., x...) ->
+        /// (carry..., y...)`.
+        body: FuncName,
+        /// The reverse step: `(consts..., acarry..., carry..., x...,
+        /// ax...) -> (acarry..., ay...)`.
+        adjoint: FuncName,
+        /// The most steps (the stack length of the scanned operands).
+        length: Dim,
+        /// Whether the forward recurrence runs from index `length−1` down.
+        reverse: bool,
+        /// How the states are obtained.
+        checkpoint: Checkpoint,
+        /// How many leading operands are loop-invariant constants.
+        n_consts: usize,
+        /// How many operands after the consts are the forward carry.
+        n_carry: usize,
+        /// How many operands after the carry are the forward scanned inputs.
+        n_xs: usize,
+        /// How many operands after those are the reverse sweep's carry.
+        n_acarry: usize,
+        /// Whether the last operand is the dynamic trip count.
+        trips: bool,
     },
 }
 
@@ -551,6 +604,7 @@ impl Op {
             Op::Call { .. } => "call",
             Op::Scan { .. } => "scan",
             Op::While { .. } => "while",
+            Op::ScanAdjoint { .. } => "scan_adjoint",
         }
     }
 
@@ -560,6 +614,7 @@ impl Op {
             Op::Call { func } => vec![func],
             Op::Scan { body, .. } => vec![body],
             Op::While { cond, body, .. } => vec![cond, body],
+            Op::ScanAdjoint { body, adjoint, .. } => vec![body, adjoint],
             _ => vec![],
         }
     }

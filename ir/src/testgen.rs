@@ -21,6 +21,7 @@
 //!   `log` may see negative numbers and `div` zeros (IEEE results).
 
 use crate::builder::FunctionBuilder;
+use crate::checkpoint::Checkpoint;
 use crate::dim::{Dim, SizeVar};
 use crate::function::{Module, Value};
 use crate::op::{BinaryOp, CmpOp, ConstData, Op, ReduceOp, Scalar, SliceRange, UnaryOp};
@@ -830,6 +831,7 @@ impl<'a> Gen<'a> {
             reverse: self.rng.chance(1, 2),
             n_consts,
             n_carry,
+            checkpoint: self.checkpoint(),
         };
         self.push(op, &args)?.last().copied()
     }
@@ -847,8 +849,19 @@ impl<'a> Gen<'a> {
             body,
             max_trips,
             n_consts,
+            checkpoint: self.checkpoint(),
         };
         self.push(op, &args)?.first().copied()
+    }
+
+    /// A checkpoint policy: mostly the default, sometimes one with a small
+    /// parameter (which only derivatives read).
+    fn checkpoint(&mut self) -> Checkpoint {
+        match self.rng.below(4) {
+            0 => Checkpoint::Every(1 + self.rng.below(4) as u64),
+            1 => Checkpoint::Binomial(1 + self.rng.below(3) as u64),
+            _ => Checkpoint::All,
+        }
     }
 }
 

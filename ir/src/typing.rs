@@ -415,8 +415,10 @@ pub fn infer(op: &Op, args: &[&Type], sigs: &dyn Signatures) -> Result<Vec<Type>
             length,
             n_consts,
             n_carry,
+            checkpoint,
             ..
         } => {
+            checkpoint.check().map_err(&err)?;
             let (params, outputs) = sigs
                 .signature(body)
                 .ok_or_else(|| err(format!("no function named @{body}")))?;
@@ -469,8 +471,10 @@ pub fn infer(op: &Op, args: &[&Type], sigs: &dyn Signatures) -> Result<Vec<Type>
             cond,
             body,
             n_consts,
+            checkpoint,
             ..
         } => {
+            checkpoint.check().map_err(&err)?;
             if *n_consts > args.len() {
                 return Err(err(format!(
                     "{n_consts} consts but only {} operands",
@@ -503,7 +507,115 @@ pub fn infer(op: &Op, args: &[&Type], sigs: &dyn Signatures) -> Result<Vec<Type>
             results.push(Type::scalar(Elem::I64));
             Ok(results)
         }
+        Op::ScanAdjoint {
+            body,
+            adjoint,
+            length,
+            checkpoint,
+            n_consts,
+            n_carry,
+            n_xs,
+            n_acarry,
+            trips,
+            ..
+        } => {
+            checkpoint.check().map_err(&err)?;
+            let fixed = [*n_consts, *n_carry, *n_xs, *n_acarry, usize::from(*trips)]
+                .iter()
+                .try_fold(0usize, |a, &b| a.checked_add(b))
+                .filter(|&k| k <= args.len())
+                .ok_or_else(|| {
+                    err(format!(
+                        "{n_consts} consts, {n_carry} carries, {n_xs} scanned inputs and {n_acarry} adjoint carries{} but only {} operands",
+                        if *trips { " and a trip count" } else { "" },
+                        args.len()
+                    ))
+                })?;
+            let n_axs = args.len() - fixed;
+            let mut rest: &[&Type] = args;
+            let mut take = |k: usize| {
+                let (head, tail) = rest.split_at(k);
+                rest = tail;
+                head
+            };
+            let consts = take(*n_consts);
+            let init = take(*n_carry);
+            let xs = take(*n_xs);
+            let ainit = take(*n_acarry);
+            let axs = take(n_axs);
+            let trip = take(usize::from(*trips));
+            if let Some(t) = trip.first()
+                && **t != Type::scalar(Elem::I64)
+            {
+                return Err(err(format!("the trip count must be i64, got {t}")));
+            }
+            let rows = |what: &str, stacked: &[&Type]| -> Result<Vec<Type>, TypeError> {
+                stacked
+                    .iter()
+                    .enumerate()
+                    .map(|(i, xs)| {
+                        if xs.rank() == 0 || &xs.shape.0[0] != length {
+                            Err(err(format!(
+                                "{what} operand {i} of type {xs} must have leading axis of size {length}"
+                            )))
+                        } else {
+                            Ok(Type::new(xs.elem, Shape(xs.shape.0[1..].to_vec())))
+                        }
+                    })
+                    .collect()
+            };
+            let x_rows = rows("xs", xs)?;
+            let ax_rows = rows("adjoint xs", axs)?;
+            let owned = |ts: &[&Type]| ts.iter().map(|t| (*t).clone()).collect::<Vec<Type>>();
+
+            let (bp, bo) = sigs
+                .signature(body)
+                .ok_or_else(|| err(format!("no function named @{body}")))?;
+            let mut body_args = owned(consts);
+            body_args.extend(owned(init));
+            body_args.extend(x_rows.iter().cloned());
+            let outs = instantiate_signature(&bp, &bo, &body_args)
+                .map_err(|m| err(format!("body @{body}: {m}")))?;
+            if outs.len() < *n_carry || outs[..*n_carry] != owned(init)[..] {
+                return Err(err(format!(
+                    "body @{body} must return the carry {} first, returns {}",
+                    type_list(init.iter().copied()),
+                    type_list(outs.iter())
+                )));
+            }
+
+            let (ap, ao) = sigs
+                .signature(adjoint)
+                .ok_or_else(|| err(format!("no function named @{adjoint}")))?;
+            let mut adj_args = owned(consts);
+            adj_args.extend(owned(ainit));
+            adj_args.extend(owned(init));
+            adj_args.extend(x_rows);
+            adj_args.extend(ax_rows);
+            let aouts = instantiate_signature(&ap, &ao, &adj_args)
+                .map_err(|m| err(format!("adjoint @{adjoint}: {m}")))?;
+            if aouts.len() < *n_acarry || aouts[..*n_acarry] != owned(ainit)[..] {
+                return Err(err(format!(
+                    "adjoint @{adjoint} must return the adjoint carry {} first, returns {}",
+                    type_list(ainit.iter().copied()),
+                    type_list(aouts.iter())
+                )));
+            }
+            let mut results: Vec<Type> = aouts[..*n_acarry].to_vec();
+            for y in &aouts[*n_acarry..] {
+                let mut shape = vec![length.clone()];
+                shape.extend_from_slice(y.shape.dims());
+                results.push(Type::new(y.elem, Shape(shape)));
+            }
+            Ok(results)
+        }
     }
+}
+
+/// For messages: `f64[n], i64`.
+fn type_list<'a>(types: impl IntoIterator<Item = &'a Type>) -> String {
+    let names: Vec<String> = types.into_iter().map(ToString::to_string).collect();
+    format!("({})", names.join(", "))
 }
 
 /// Binds a callee's size variables from the argument types and returns its

@@ -296,6 +296,7 @@ pub fn op_dims(op: &Op) -> Vec<&Dim> {
         Op::ScatterAdd { size, .. } => vec![size],
         Op::Scan { length, .. } => vec![length],
         Op::While { max_trips, .. } => vec![max_trips],
+        Op::ScanAdjoint { length, .. } => vec![length],
         Op::Unary(_)
         | Op::Binary(_)
         | Op::Compare(_)

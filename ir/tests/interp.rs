@@ -5,8 +5,8 @@
 use adjit_ir::interp::{EvalError, Interpreter, Limits, eval};
 use adjit_ir::typing::NoSignatures;
 use adjit_ir::{
-    BinaryOp, CmpOp, ConstData, Dim, Elem, Function, FunctionBuilder, Graph, Module, Op, ReduceOp,
-    Scalar, Shape, SliceRange, Tensor, Type, UnaryOp, Value,
+    BinaryOp, Checkpoint, CmpOp, ConstData, Dim, Elem, Function, FunctionBuilder, Graph, Module,
+    Op, ReduceOp, Scalar, Shape, SliceRange, Tensor, Type, UnaryOp, Value,
 };
 use std::sync::Arc;
 
@@ -2192,6 +2192,7 @@ fn ill_typed_nodes_are_errors_not_panics() {
             reverse: false,
             n_consts: 2,
             n_carry: 2,
+            checkpoint: Checkpoint::All,
         },
         std::slice::from_ref(&a3),
         1,
@@ -2203,6 +2204,7 @@ fn ill_typed_nodes_are_errors_not_panics() {
             body: Arc::from("id"),
             max_trips: Dim::Known(3),
             n_consts: 0,
+            checkpoint: Checkpoint::All,
         },
         &[Tensor::from_f64(1.0)],
         2,
@@ -2387,6 +2389,7 @@ fn no_operand_combination_panics() {
             reverse: false,
             n_consts: 0,
             n_carry: 1,
+            checkpoint: Checkpoint::All,
         },
         Op::Scan {
             body: Arc::from("id"),
@@ -2394,6 +2397,7 @@ fn no_operand_combination_panics() {
             reverse: true,
             n_consts: 0,
             n_carry: 0,
+            checkpoint: Checkpoint::All,
         },
         Op::Scan {
             body: Arc::from("id"),
@@ -2401,18 +2405,21 @@ fn no_operand_combination_panics() {
             reverse: true,
             n_consts: 1,
             n_carry: 0,
+            checkpoint: Checkpoint::All,
         },
         Op::While {
             cond: Arc::from("id"),
             body: Arc::from("id"),
             max_trips: k(4),
             n_consts: 0,
+            checkpoint: Checkpoint::All,
         },
         Op::While {
             cond: Arc::from("truth"),
             body: Arc::from("id"),
             max_trips: k(4),
             n_consts: 1,
+            checkpoint: Checkpoint::All,
         },
     ]);
     let truth = {

@@ -191,7 +191,9 @@ fn attributes_come_from_the_text() {
             reverse,
             n_consts,
             n_carry,
+            checkpoint,
         } => {
+            assert_eq!(checkpoint, adjit_ir::Checkpoint::All);
             assert_eq!(&*body, "step");
             assert_eq!(length, Dim::var("T"));
             assert!(reverse);
@@ -205,7 +207,9 @@ fn attributes_come_from_the_text() {
             body,
             max_trips,
             n_consts,
+            checkpoint,
         } => {
+            assert_eq!(checkpoint, adjit_ir::Checkpoint::All);
             assert_eq!((&*cond, &*body), ("cond", "body"));
             assert_eq!(max_trips.to_string(), "2*n");
             assert_eq!(n_consts, 1);
@@ -784,7 +788,7 @@ fn declared_sizes_allocate_nothing() {
 fn hostile_sizes_give_errors_not_hangs() {
     // Inferring the call's result substitutes an 8-term sum for `k` in
     // `k*k*...*k`: refused by the bounds on polynomial products.
-    let kk = vec!["k"; 12].join("*");
+    let kk = ["k"; 12].join("*");
     let src = format!(
         "func @g(%x: f64[k]) -> f64[{kk}] {{\n  %y: f64[{kk}] = const 0.0\n  return %y\n}}\n\n\
          func @f(%x: f64[a+b+c+d+e+f+g+h]) -> () {{\n  %r = call @g(%x)\n  return\n}}\n"

@@ -645,7 +645,8 @@ impl<'p> Emit<'_, '_, 'p> {
             | Op::Matmul
             | Op::Call { .. }
             | Op::Scan { .. }
-            | Op::While { .. } => return Err(internal("not a scalar op")),
+            | Op::While { .. }
+            | Op::ScanAdjoint { .. } => return Err(internal("not a scalar op")),
         };
         self.define_scalar(v, x);
         Ok(())

@@ -166,6 +166,13 @@ fn inline(
                     });
                 }
             }
+            Op::ScanAdjoint { .. } => {
+                return Err(CompileError::Unsupported {
+                    func: f.name().to_string(),
+                    op: node.op.name(),
+                    reason: "reverse sweeps are not lowered yet".into(),
+                });
+            }
             op => {
                 let r = node.results[0];
                 let (elem, shape, len) = concrete(f.name(), f, r)?;

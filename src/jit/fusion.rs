@@ -131,7 +131,8 @@ pub(crate) fn op_cost(op: &Op) -> f64 {
         | Op::Matmul
         | Op::Call { .. }
         | Op::Scan { .. }
-        | Op::While { .. } => 1.0,
+        | Op::While { .. }
+        | Op::ScanAdjoint { .. } => 1.0,
     }
 }
 
@@ -162,7 +163,8 @@ fn fusible(flat: &Flat, op: &Op, args: &[Vid]) -> bool {
         | Op::Matmul
         | Op::Call { .. }
         | Op::Scan { .. }
-        | Op::While { .. } => false,
+        | Op::While { .. }
+        | Op::ScanAdjoint { .. } => false,
     }
 }
 
@@ -327,7 +329,8 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
             | Op::Size { .. }
             | Op::Call { .. }
             | Op::Scan { .. }
-            | Op::While { .. } => {}
+            | Op::While { .. }
+            | Op::ScanAdjoint { .. } => {}
         }
     }
     for &p in &flat.params {

@@ -595,7 +595,8 @@ impl Kernel {
             | Op::ScatterAdd { .. }
             | Op::Call { .. }
             | Op::Scan { .. }
-            | Op::While { .. } => {
+            | Op::While { .. }
+            | Op::ScanAdjoint { .. } => {
                 // Never fused; as an operand these are buffers (handled above).
                 let st = strides(&val.shape);
                 Plan::Load(v, address(&m, &st, self.nlog()))

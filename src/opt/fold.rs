@@ -90,7 +90,8 @@ fn fold_node(rw: &Rewriter<'_>, node: &Node, args: &[Value], options: &Options) 
         | Op::Iota { .. }
         | Op::Call { .. }
         | Op::Scan { .. }
-        | Op::While { .. } => None,
+        | Op::While { .. }
+        | Op::ScanAdjoint { .. } => None,
         Op::Size { dim, .. } => {
             dim.known()?;
             let t = evaluate_with(&node.op, &[], options)?;
@@ -243,6 +244,7 @@ fn splat_movement(rw: &Rewriter<'_>, op: &Op, args: &[Value], splats: &[Scalar])
         | Op::Convert { .. }
         | Op::Call { .. }
         | Op::Scan { .. }
-        | Op::While { .. } => None,
+        | Op::While { .. }
+        | Op::ScanAdjoint { .. } => None,
     }
 }

@@ -311,7 +311,8 @@ impl Simplifier<'_, '_> {
             | Op::Matmul
             | Op::Call { .. }
             | Op::Scan { .. }
-            | Op::While { .. } => Ok(None),
+            | Op::While { .. }
+            | Op::ScanAdjoint { .. } => Ok(None),
         }
     }
 

@@ -1,4 +1,5 @@
-//! The state of a `call`, `scan` or `while` node waiting for a callee.
+//! The state of a `call`, `scan`, `while` or `scan_adjoint` node waiting for
+//! a callee.
 //!
 //! Loops never recurse: the frame machine in [`super::machine`] runs each
 //! callee as a frame on its own stack and hands the callee's outputs back to
@@ -6,8 +7,15 @@
 //! the node is done. Loop-invariant operands are shared (reference-counted),
 //! never copied per step; carried state is moved into each step, so a body can
 //! overwrite its carry in place.
+//!
+//! A `scan_adjoint` executes its [`Schedule`] action by action: a snapshot
+//! shares the current state's buffers (no copy), a restore shares them back,
+//! and a snapshot is dropped as soon as the reverse sweep has passed it, so
+//! the states alive at once are exactly those the schedule holds plus the
+//! current one — which the memory meter observes.
 
 use super::buf::{Buf, Elt, Fault, Meter, Val, for_elem, malformed, typed};
+use crate::checkpoint::{Action, Checkpoint, Schedule};
 use crate::tensor::Data;
 use std::rc::Rc;
 
@@ -19,6 +27,8 @@ pub(super) enum Wait<'a> {
     Scan(Box<ScanState<'a>>),
     /// A `while` between a condition and a body.
     While(Box<WhileState<'a>>),
+    /// A `scan_adjoint` between steps.
+    Adjoint(Box<AdjointState<'a>>),
 }
 
 /// A running `scan`.
@@ -279,5 +289,218 @@ impl<'a> WhileState<'a> {
             Data::I64(m.filled(1, trips)?),
         )));
         Ok(out)
+    }
+}
+
+/// Which callee a `scan_adjoint` is waiting for.
+#[derive(Clone, Copy)]
+enum Running {
+    /// Nothing yet.
+    Idle,
+    /// A forward step.
+    Body,
+    /// The reverse step that writes row `t`.
+    Adjoint(usize),
+}
+
+/// The operands of a `scan_adjoint`, split by role.
+pub(super) struct AdjointOperands<'a> {
+    /// Loop-invariant operands.
+    pub(super) consts: Vec<Val<'a>>,
+    /// The forward carry's initial value.
+    pub(super) init: Vec<Val<'a>>,
+    /// The forward scanned inputs.
+    pub(super) xs: Vec<Val<'a>>,
+    /// The reverse sweep's initial carry.
+    pub(super) ainit: Vec<Val<'a>>,
+    /// The reverse sweep's scanned inputs.
+    pub(super) axs: Vec<Val<'a>>,
+}
+
+/// A running `scan_adjoint`.
+pub(super) struct AdjointState<'a> {
+    body: usize,
+    adjoint: usize,
+    length: usize,
+    reverse: bool,
+    schedule: Schedule,
+    consts: Vec<Val<'a>>,
+    xs: Vec<Val<'a>>,
+    axs: Vec<Val<'a>>,
+    n_carry: usize,
+    /// Snapshots held, by slot, with the positions of their states.
+    slots: Vec<(usize, Vec<Val<'a>>)>,
+    /// The current state and its position, if there is one.
+    current: Option<(usize, Vec<Val<'a>>)>,
+    /// Forward steps left of the advance under way.
+    advancing: usize,
+    /// The reverse sweep's carry (moved out while a reverse step runs).
+    acarry: Vec<Val<'a>>,
+    n_acarry: usize,
+    /// The stacked per-step outputs of the reverse steps (zero where no step
+    /// writes).
+    ays: Vec<Buf>,
+    running: Running,
+}
+
+impl<'a> AdjointState<'a> {
+    /// A reverse sweep of `n ≤ length` steps; `ays` are the zero stacks of
+    /// the per-step outputs.
+    pub(super) fn new(
+        (body, adjoint): (usize, usize),
+        (length, n, reverse): (usize, usize, bool),
+        checkpoint: Checkpoint,
+        ops: AdjointOperands<'a>,
+        ays: Vec<Buf>,
+    ) -> Result<AdjointState<'a>, Fault> {
+        for (i, x) in ops.xs.iter().chain(&ops.axs).enumerate() {
+            if x.shape().first() != Some(&length) {
+                return Err(malformed(format!(
+                    "scanned operand {i} of shape {:?} must have leading axis of size {length}",
+                    x.shape()
+                )));
+            }
+        }
+        let schedule = Schedule::new(n.min(length), checkpoint).map_err(|e| malformed(e.0))?;
+        Ok(AdjointState {
+            body,
+            adjoint,
+            length,
+            reverse,
+            schedule,
+            consts: ops.consts,
+            xs: ops.xs,
+            axs: ops.axs,
+            n_carry: ops.init.len(),
+            slots: Vec::new(),
+            current: Some((0, ops.init)),
+            advancing: 0,
+            n_acarry: ops.ainit.len(),
+            acarry: ops.ainit,
+            ays,
+            running: Running::Idle,
+        })
+    }
+
+    /// The row of the scanned operands that step `s` uses.
+    fn index(&self, s: usize) -> usize {
+        if self.reverse { self.length - 1 - s } else { s }
+    }
+
+    /// Carries out the schedule up to the next callee to run, or `None` when
+    /// the sweep is done.
+    pub(super) fn next_call(&mut self, m: &Rc<Meter>) -> Result<Option<Callee<'a>>, Fault> {
+        let lost = || malformed("the schedule lost the current state");
+        loop {
+            if self.advancing > 0 {
+                let (s, state) = self.current.take().ok_or_else(lost)?;
+                let t = self.index(s);
+                let mut args = self.consts.clone();
+                args.extend(state);
+                for x in &self.xs {
+                    args.push(Val::held(row(m, x, t)?));
+                }
+                self.current = Some((s, Vec::new()));
+                self.running = Running::Body;
+                return Ok(Some((self.body, args)));
+            }
+            let Some(action) = self.schedule.next() else {
+                return Ok(None);
+            };
+            match action {
+                Action::Snapshot { slot, position } => {
+                    let state = match &self.current {
+                        Some((p, state)) if *p == position => state.clone(),
+                        _ => return Err(lost()),
+                    };
+                    self.slots.truncate(slot);
+                    self.slots.push((position, state));
+                }
+                Action::Restore { slot, position } => {
+                    let state = match self.slots.get(slot) {
+                        Some((p, state)) if *p == position => state.clone(),
+                        _ => return Err(malformed("the schedule restores an empty slot")),
+                    };
+                    self.slots.truncate(slot + 1);
+                    self.current = Some((position, state));
+                }
+                Action::Advance { steps, .. } => self.advancing = steps,
+                Action::Reverse { step } => {
+                    let state = match self.current.take() {
+                        Some((p, state)) if p == step => state,
+                        _ => return Err(lost()),
+                    };
+                    // Snapshots at or past this step are never needed again.
+                    while self.slots.last().is_some_and(|(p, _)| *p >= step) {
+                        self.slots.pop();
+                    }
+                    let t = self.index(step);
+                    let mut args = self.consts.clone();
+                    args.append(&mut self.acarry);
+                    args.extend(state);
+                    for x in self.xs.iter().chain(&self.axs) {
+                        args.push(Val::held(row(m, x, t)?));
+                    }
+                    self.running = Running::Adjoint(t);
+                    return Ok(Some((self.adjoint, args)));
+                }
+            }
+        }
+    }
+
+    /// Takes a callee's outputs.
+    pub(super) fn absorb(&mut self, outs: Vec<Val<'a>>) -> Result<(), Fault> {
+        match std::mem::replace(&mut self.running, Running::Idle) {
+            Running::Idle => Err(malformed("a callee returned to an idle scan_adjoint")),
+            Running::Body => {
+                let mut outs = outs;
+                if outs.len() < self.n_carry {
+                    return Err(malformed(format!(
+                        "body returned {} values for a carry of {}",
+                        outs.len(),
+                        self.n_carry
+                    )));
+                }
+                outs.truncate(self.n_carry);
+                let s = self.current.as_ref().map_or(0, |(s, _)| *s);
+                self.current = Some((s + 1, outs));
+                self.advancing -= 1;
+                Ok(())
+            }
+            Running::Adjoint(t) => {
+                let n_acarry = self.n_acarry;
+                if outs.len() != n_acarry + self.ays.len() {
+                    return Err(malformed(format!(
+                        "adjoint returned {} values, expected {} carries and {} per-step outputs",
+                        outs.len(),
+                        n_acarry,
+                        self.ays.len()
+                    )));
+                }
+                let mut outs = outs;
+                let ays_now = outs.split_off(n_acarry);
+                self.acarry = outs;
+                for (buf, y) in self.ays.iter_mut().zip(&ays_now) {
+                    if buf.shape[1..] != *y.shape() || buf.data.elem() != y.elem() {
+                        return Err(malformed(format!(
+                            "adjoint per-step output is {}{:?}, its stack {}{:?}",
+                            y.elem(),
+                            y.shape(),
+                            buf.data.elem(),
+                            buf.shape
+                        )));
+                    }
+                    write_row(&mut buf.data, t, y.data())?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The node's results: the final reverse carry, then the stacks.
+    pub(super) fn finish(self) -> Vec<Val<'a>> {
+        let mut out = self.acarry;
+        out.extend(self.ays.into_iter().map(Val::held));
+        out
     }
 }

@@ -10,14 +10,15 @@
 //! - Size variables are bound per frame from that frame's arguments, so a
 //!   callee's sizes are its own.
 
-use super::buf::{Fault, Meter, Operand, Val, malformed};
-use super::loops::{ScanState, Wait, WhileState};
+use super::buf::{Buf, Elt, Fault, Meter, Operand, Val, for_elem, malformed};
+use super::loops::{AdjointOperands, AdjointState, ScanState, Wait, WhileState};
 use super::plan::Plan;
 use super::shape_ops::Range;
 use super::{EvalError, Interpreter, elementwise as ew, shape_ops as so};
 use crate::dim::{Dim, SizeVar};
 use crate::function::{Function, Node, NodeId};
 use crate::op::Op;
+use crate::tensor::Data;
 use crate::types::Shape;
 use std::rc::Rc;
 
@@ -348,6 +349,16 @@ impl Interpreter<'_> {
                 }
                 None => w.finish(m)?,
             },
+            Some(Wait::Adjoint(mut a)) => {
+                a.absorb(outs)?;
+                match a.next_call(m)? {
+                    Some((callee, args)) => {
+                        frame.wait = Some(Wait::Adjoint(a));
+                        return Ok(Next::Push(callee, args));
+                    }
+                    None => a.finish(),
+                }
+            }
         };
         Frame::store(&mut frame.slots, node, results)?;
         Ok(Next::Done)
@@ -443,6 +454,7 @@ impl Interpreter<'_> {
                 reverse,
                 n_consts,
                 n_carry,
+                checkpoint: _,
             } => {
                 let body = self.callee(body)?;
                 let length = size(env, length)?;
@@ -459,6 +471,7 @@ impl Interpreter<'_> {
                 body,
                 max_trips,
                 n_consts,
+                checkpoint: _,
             } => {
                 let callees = (self.callee(cond)?, self.callee(body)?);
                 let max_trips = size(env, max_trips)?;
@@ -466,6 +479,71 @@ impl Interpreter<'_> {
                 return Ok(match w.next_cond() {
                     Some((callee, args)) => Outcome::Start(Wait::While(Box::new(w)), callee, args),
                     None => Outcome::Values(w.finish(m)?),
+                });
+            }
+            Op::ScanAdjoint {
+                body,
+                adjoint,
+                length,
+                reverse,
+                checkpoint,
+                n_consts,
+                n_carry,
+                n_xs,
+                n_acarry,
+                trips,
+            } => {
+                let callees = (self.callee(body)?, self.callee(adjoint)?);
+                let length = size(env, length)?;
+                let mut vals = vals(ops)?;
+                let n = if *trips {
+                    let t = vals
+                        .pop()
+                        .ok_or_else(|| malformed("the trip count operand is missing"))?;
+                    match t.data() {
+                        Data::I64(v) if t.shape().is_empty() && v.len() == 1 => {
+                            // Clamped into [0, length], as documented.
+                            usize::try_from(v[0].max(0))
+                                .unwrap_or(usize::MAX)
+                                .min(length)
+                        }
+                        _ => return Err(malformed("the trip count must be an i64 scalar")),
+                    }
+                } else {
+                    length
+                };
+                let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+                if [nc, nk, nx, na]
+                    .iter()
+                    .try_fold(0usize, |a, &b| a.checked_add(b))
+                    .is_none_or(|k| k > vals.len())
+                    || node.results.len() < na
+                {
+                    return Err(malformed(format!(
+                        "{nc} consts, {nk} carries, {nx} xs and {na} adjoint carries with {} operands and {} results",
+                        vals.len(),
+                        node.results.len()
+                    )));
+                }
+                let axs = vals.split_off(nc + nk + nx + na);
+                let ainit = vals.split_off(nc + nk + nx);
+                let xs = vals.split_off(nc + nk);
+                let init = vals.split_off(nc);
+                let ays = zero_stacks(m, func, &node.results[na..], env)?;
+                let ops = AdjointOperands {
+                    consts: vals,
+                    init,
+                    xs,
+                    ainit,
+                    axs,
+                };
+                let mut a =
+                    AdjointState::new(callees, (length, n, *reverse), *checkpoint, ops, ays)?;
+                return Ok(match a.next_call(m)? {
+                    Some((callee, args)) => {
+                        Outcome::Start(Wait::Adjoint(Box::new(a)), callee, args)
+                    }
+                    None => Outcome::Values(a.finish()),
                 });
             }
         };
@@ -517,6 +595,25 @@ fn empty_scan<'a>(
         out.push(Val::held(so::empty(m, ty.elem, dims)));
     }
     Ok(Outcome::Values(out))
+}
+
+/// Zero-filled buffers of the declared types of `results`.
+fn zero_stacks(
+    m: &Rc<Meter>,
+    func: &Function,
+    results: &[crate::function::Value],
+    env: &[(SizeVar, i64)],
+) -> Result<Vec<Buf>, Fault> {
+    results
+        .iter()
+        .map(|&r| {
+            let ty = func.ty(r);
+            let dims = shape(env, &ty.shape)?;
+            let n = m.count(&dims)?;
+            let data = for_elem!(ty.elem, T => T::wrap(m.filled(n, T::default())?));
+            Ok(Buf::new(m, dims, data))
+        })
+        .collect()
 }
 
 /// Binds `func`'s size variables from its arguments' shapes and checks every

@@ -5,6 +5,7 @@
 //! known only once operand types are), and callees are names.
 
 use super::Location;
+use crate::checkpoint::Checkpoint;
 use crate::dim::Dim;
 use crate::op::{BinaryOp, CmpOp, ReduceOp, SliceRange, UnaryOp};
 use crate::types::Type;
@@ -144,12 +145,25 @@ pub(super) enum OpKind {
         reverse: bool,
         n_consts: usize,
         n_carry: usize,
+        checkpoint: Checkpoint,
     },
     While {
         cond: Name,
         body: Name,
         max_trips: Dim,
         n_consts: usize,
+        checkpoint: Checkpoint,
+    },
+    ScanAdjoint {
+        body: Name,
+        adjoint: Name,
+        length: Dim,
+        reverse: bool,
+        checkpoint: Checkpoint,
+        /// Consts, carries, scanned inputs, adjoint carries.
+        counts: [usize; 4],
+        /// Whether the last operand is the trip count.
+        trips: bool,
     },
 }
 

@@ -16,6 +16,7 @@
 use super::ast::{ConstLit, FuncAst, Lit, LitKind, Name, OpAst, OpKind, ResultDecl, Return, Stmt};
 use super::lexer::{Tok, Token, tokenize};
 use super::{Location, ParseError};
+use crate::checkpoint::Checkpoint;
 use crate::dim::Dim;
 use crate::op::{BinaryOp, CmpOp, ReduceOp, SliceRange, UnaryOp};
 use crate::types::{Elem, Shape, Type};
@@ -29,6 +30,13 @@ pub(super) const MAX_DIM_TEXT: usize = 1024;
 
 /// The error was recorded; the caller recovers.
 struct Reported;
+
+/// The optional trailing attributes of a loop op.
+struct LoopTail {
+    trips: Option<Name>,
+    reverse: bool,
+    checkpoint: Checkpoint,
+}
 
 type PResult<T> = Result<T, Reported>;
 
@@ -72,7 +80,7 @@ pub(super) fn parse(src: &str) -> (Vec<FuncAst>, Vec<ParseError>) {
 
 /// The ops whose names are not those of a unary, binary, comparison or
 /// reduction.
-const OTHER_OPS: [&str; 17] = [
+const OTHER_OPS: [&str; 18] = [
     "const",
     "iota",
     "size",
@@ -90,6 +98,7 @@ const OTHER_OPS: [&str; 17] = [
     "call",
     "scan",
     "while",
+    "scan_adjoint",
 ];
 
 /// The op named `name`, as a static string.
@@ -928,24 +937,17 @@ impl<'a> Parser<'a> {
                 let carry = self.group("the carried values")?;
                 self.attr("xs", name)?;
                 let xs = self.group("the scanned inputs")?;
-                let reverse = if self.eat_punct(',') {
-                    if *self.peek() != Tok::Ident("reverse") {
-                        return self.expected("`reverse`");
-                    }
-                    self.bump();
-                    true
-                } else {
-                    false
-                };
+                let tail = self.loop_tail(name, false)?;
                 let (n_consts, n_carry) = (args.len(), carry.len());
                 args.extend(carry);
                 args.extend(xs);
                 let kind = OpKind::Scan {
                     body,
                     length,
-                    reverse,
+                    reverse: tail.reverse,
                     n_consts,
                     n_carry,
+                    checkpoint: tail.checkpoint,
                 };
                 (kind, args)
             }
@@ -959,6 +961,7 @@ impl<'a> Parser<'a> {
                 let mut args = self.group("the constants")?;
                 self.attr("init", name)?;
                 let init = self.group("the initial state")?;
+                let checkpoint = self.checkpoint_tail(name)?;
                 let n_consts = args.len();
                 args.extend(init);
                 let kind = OpKind::While {
@@ -966,6 +969,42 @@ impl<'a> Parser<'a> {
                     body,
                     max_trips,
                     n_consts,
+                    checkpoint,
+                };
+                (kind, args)
+            }
+            "scan_adjoint" => {
+                let body = self.func_ref("the body function `@name`")?;
+                self.expect_punct(',', "`,` and the adjoint function `@name`")?;
+                let adjoint = self.func_ref("the adjoint function `@name`")?;
+                self.attr("length", name)?;
+                let length = self.dim()?;
+                self.attr("consts", name)?;
+                let mut args = self.group("the constants")?;
+                self.attr("carry", name)?;
+                let carry = self.group("the carried values")?;
+                self.attr("xs", name)?;
+                let xs = self.group("the scanned inputs")?;
+                self.attr("adjoint_carry", name)?;
+                let acarry = self.group("the adjoint's carried values")?;
+                self.attr("adjoint_xs", name)?;
+                let axs = self.group("the adjoint's scanned inputs")?;
+                let tail = self.loop_tail(name, true)?;
+                let counts = [args.len(), carry.len(), xs.len(), acarry.len()];
+                args.extend(carry);
+                args.extend(xs);
+                args.extend(acarry);
+                args.extend(axs);
+                let trips = tail.trips.is_some();
+                args.extend(tail.trips);
+                let kind = OpKind::ScanAdjoint {
+                    body,
+                    adjoint,
+                    length,
+                    reverse: tail.reverse,
+                    checkpoint: tail.checkpoint,
+                    counts,
+                    trips,
                 };
                 (kind, args)
             }
@@ -976,6 +1015,85 @@ impl<'a> Parser<'a> {
             }
         };
         Ok((kind, args))
+    }
+
+    /// The optional trailing attributes of a loop, in order:
+    /// `, trips=%n` (only `scan_adjoint`), `, reverse`, `, checkpoint=P`.
+    fn loop_tail(&mut self, op: &str, with_trips: bool) -> PResult<LoopTail> {
+        let mut tail = LoopTail {
+            trips: None,
+            reverse: false,
+            checkpoint: Checkpoint::All,
+        };
+        let expected = if with_trips {
+            "`trips=`, `reverse` or `checkpoint=`"
+        } else {
+            "`reverse` or `checkpoint=`"
+        };
+        let mut stage = 0;
+        while self.eat_punct(',') {
+            match *self.peek() {
+                Tok::Ident("trips") if with_trips && stage < 1 => {
+                    self.key("trips", op)?;
+                    tail.trips = Some(self.value("the trip count `%name`")?);
+                    stage = 1;
+                }
+                Tok::Ident("reverse") if stage < 2 => {
+                    self.bump();
+                    tail.reverse = true;
+                    stage = 2;
+                }
+                Tok::Ident("checkpoint") if stage < 3 => {
+                    self.key("checkpoint", op)?;
+                    tail.checkpoint = self.checkpoint()?;
+                    stage = 3;
+                }
+                _ => return self.expected(expected),
+            }
+        }
+        Ok(tail)
+    }
+
+    /// `, checkpoint=P` if present.
+    fn checkpoint_tail(&mut self, op: &str) -> PResult<Checkpoint> {
+        if !self.eat_punct(',') {
+            return Ok(Checkpoint::All);
+        }
+        if *self.peek() != Tok::Ident("checkpoint") {
+            return self.expected("`checkpoint=`");
+        }
+        self.key("checkpoint", op)?;
+        self.checkpoint()
+    }
+
+    /// `all`, `every(k)` or `binomial(s)`.
+    fn checkpoint(&mut self) -> PResult<Checkpoint> {
+        let what = "a checkpoint policy: `all`, `every(k)` or `binomial(s)`";
+        let kind = match *self.peek() {
+            Tok::Ident(k @ ("all" | "every" | "binomial")) => k,
+            _ => return self.expected(what),
+        };
+        self.bump();
+        if kind == "all" {
+            return Ok(Checkpoint::All);
+        }
+        self.expect_punct_lazy('(', || format!("`(` after `{kind}`"))?;
+        let loc = self.loc();
+        let k: u64 = self.int(if kind == "every" {
+            "a segment length"
+        } else {
+            "a number of snapshots"
+        })?;
+        self.expect_punct_lazy(')', || "`)`".to_string())?;
+        let policy = if kind == "every" {
+            Checkpoint::Every(k)
+        } else {
+            Checkpoint::Binomial(k)
+        };
+        if let Err(m) = policy.check() {
+            return self.error_at(loc, m);
+        }
+        Ok(policy)
     }
 
     /// `start:stop` or `start:stop:step`.

@@ -6,6 +6,7 @@
 //! then reports them).
 
 use super::lexer::is_name_char;
+use crate::checkpoint::Checkpoint;
 use crate::dim::Dim;
 use crate::function::{Function, Module, Node, Value};
 use crate::op::{ConstData, Op, SliceRange};
@@ -263,6 +264,7 @@ impl Printer<'_> {
                 reverse,
                 n_consts,
                 n_carry,
+                checkpoint,
             } => {
                 let (consts, rest) = args.split_at((*n_consts).min(args.len()));
                 let (carry, xs) = rest.split_at((*n_carry).min(rest.len()));
@@ -275,12 +277,14 @@ impl Printer<'_> {
                 if *reverse {
                     self.s(", reverse");
                 }
+                self.checkpoint(*checkpoint);
             }
             Op::While {
                 cond,
                 body,
                 max_trips,
                 n_consts,
+                checkpoint,
             } => {
                 let (consts, init) = args.split_at((*n_consts).min(args.len()));
                 self.s(" @");
@@ -290,6 +294,53 @@ impl Printer<'_> {
                 let _ = write!(self.out, ", max={max_trips}");
                 self.group("consts", consts);
                 self.group("init", init);
+                self.checkpoint(*checkpoint);
+            }
+            Op::ScanAdjoint {
+                body,
+                adjoint,
+                length,
+                reverse,
+                checkpoint,
+                n_consts,
+                n_carry,
+                n_xs,
+                n_acarry,
+                trips,
+            } => {
+                let mut rest = args;
+                let mut take = |k: usize| {
+                    let (head, tail) = rest.split_at(k.min(rest.len()));
+                    rest = tail;
+                    head
+                };
+                let consts = take(*n_consts);
+                let carry = take(*n_carry);
+                let xs = take(*n_xs);
+                let acarry = take(*n_acarry);
+                let (axs, trip) = if *trips {
+                    rest.split_at(rest.len().saturating_sub(1))
+                } else {
+                    (rest, &[][..])
+                };
+                self.s(" @");
+                self.s(&name_text(body));
+                self.s(", @");
+                self.s(&name_text(adjoint));
+                let _ = write!(self.out, ", length={length}");
+                self.group("consts", consts);
+                self.group("carry", carry);
+                self.group("xs", xs);
+                self.group("adjoint_carry", acarry);
+                self.group("adjoint_xs", axs);
+                if let Some(&t) = trip.first() {
+                    self.s(", trips=");
+                    self.values(&[t]);
+                }
+                if *reverse {
+                    self.s(", reverse");
+                }
+                self.checkpoint(*checkpoint);
             }
         }
     }
@@ -298,6 +349,13 @@ impl Printer<'_> {
         if !args.is_empty() {
             self.s(" ");
             self.values(args);
+        }
+    }
+
+    /// `, checkpoint=P`, unless `P` is the default.
+    fn checkpoint(&mut self, policy: Checkpoint) {
+        if !policy.is_default() {
+            let _ = write!(self.out, ", checkpoint={policy}");
         }
     }
 

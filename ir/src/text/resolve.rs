@@ -267,6 +267,12 @@ impl<'a, 'e> FnResolver<'a, 'e> {
         match &op.kind {
             OpKind::Call { func } => callee_outputs(self, func),
             OpKind::Scan { body, .. } => callee_outputs(self, body),
+            OpKind::ScanAdjoint { body, adjoint, .. } => {
+                let b = callee_outputs(self, body);
+                let a = callee_outputs(self, adjoint);
+                b?;
+                a
+            }
             OpKind::While {
                 cond,
                 body,
@@ -290,6 +296,9 @@ impl<'a, 'e> FnResolver<'a, 'e> {
             let what = match &op.kind {
                 OpKind::Call { func } => format!("@{} returns", func.text),
                 OpKind::Scan { body, .. } => format!("`scan` over @{} defines", body.text),
+                OpKind::ScanAdjoint { adjoint, .. } => {
+                    format!("`scan_adjoint` with @{} defines", adjoint.text)
+                }
                 _ => format!("`{}` defines", op.name),
             };
             self.error(
@@ -460,23 +469,47 @@ impl<'a, 'e> FnResolver<'a, 'e> {
                 reverse,
                 n_consts,
                 n_carry,
+                checkpoint,
             } => Op::Scan {
                 body: Arc::from(body.text.as_str()),
                 length: length.clone(),
                 reverse: *reverse,
                 n_consts: *n_consts,
                 n_carry: *n_carry,
+                checkpoint: *checkpoint,
             },
             OpKind::While {
                 cond,
                 body,
                 max_trips,
                 n_consts,
+                checkpoint,
             } => Op::While {
                 cond: Arc::from(cond.text.as_str()),
                 body: Arc::from(body.text.as_str()),
                 max_trips: max_trips.clone(),
                 n_consts: *n_consts,
+                checkpoint: *checkpoint,
+            },
+            OpKind::ScanAdjoint {
+                body,
+                adjoint,
+                length,
+                reverse,
+                checkpoint,
+                counts: [n_consts, n_carry, n_xs, n_acarry],
+                trips,
+            } => Op::ScanAdjoint {
+                body: Arc::from(body.text.as_str()),
+                adjoint: Arc::from(adjoint.text.as_str()),
+                length: length.clone(),
+                reverse: *reverse,
+                checkpoint: *checkpoint,
+                n_consts: *n_consts,
+                n_carry: *n_carry,
+                n_xs: *n_xs,
+                n_acarry: *n_acarry,
+                trips: *trips,
             },
         };
         Some(built)

@@ -183,3 +183,18 @@ pub(crate) fn while_vjp() -> Result<Vec<Option<Value>>, AdError> {
 pub(crate) fn while_batch() -> Result<BatchOut, AdError> {
     unsupported("while", "vmap")
 }
+
+/// JVP of `scan_adjoint`: not supported (derivatives of a reverse sweep).
+pub(crate) fn scan_adjoint_jvp() -> Result<JvpOut, AdError> {
+    unsupported("scan_adjoint", "jvp")
+}
+
+/// VJP of `scan_adjoint`: not supported (derivatives of a reverse sweep).
+pub(crate) fn scan_adjoint_vjp() -> Result<Vec<Option<Value>>, AdError> {
+    unsupported("scan_adjoint", "vjp")
+}
+
+/// Batching of `scan_adjoint`: not supported yet.
+pub(crate) fn scan_adjoint_batch() -> Result<BatchOut, AdError> {
+    unsupported("scan_adjoint", "vmap")
+}

@@ -93,6 +93,7 @@ pub(crate) fn jvp(
         Op::Call { func } => control::call_jvp(cx, func, x, dx, want),
         Op::Scan { .. } => control::scan_jvp(),
         Op::While { .. } => control::while_jvp(),
+        Op::ScanAdjoint { .. } => control::scan_adjoint_jvp(),
     }
 }
 
@@ -134,6 +135,7 @@ pub(crate) fn vjp(
         Op::Call { func } => control::call_vjp(cx, func, x, ybar, needs),
         Op::Scan { .. } => control::scan_vjp(),
         Op::While { .. } => control::while_vjp(),
+        Op::ScanAdjoint { .. } => control::scan_adjoint_vjp(),
     }
 }
 
@@ -173,5 +175,6 @@ pub(crate) fn batch(
         Op::Call { func } => control::call_batch(cx, func, x, xb, size),
         Op::Scan { .. } => control::scan_batch(),
         Op::While { .. } => control::while_batch(),
+        Op::ScanAdjoint { .. } => control::scan_adjoint_batch(),
     }
 }
