@@ -299,3 +299,116 @@ func @run(%h0: f64[4], %xs: f64[T, 4]) -> f64 {
     }
     assert_eq!(sizes[1] - sizes[0], 1000 * 4 * 8);
 }
+
+/// A reverse sweep of a nonlinear recurrence with a tensor and a scalar
+/// carry, scanned inputs on both sweeps, a body per-step output (ignored)
+/// and two stacked results: `POLICY`, `REV` and the trip count vary.
+const ADJOINT: &str = r#"
+func @step(%a: f64[3], %h: f64[3], %s: f64, %x: f64[3]) -> (f64[3], f64, f64) {
+  %m: f64[3] = mul %a, %h
+  %t: f64[3] = sin %m
+  %h2: f64[3] = add %t, %x
+  %r: f64 = reduce_sum %h2, axes=[0]
+  %s2: f64 = mul %s, %r
+  return %h2, %s2, %r
+}
+
+func @back(%a: f64[3], %gh: f64[3], %gs: f64, %h: f64[3], %s: f64, %x: f64[3], %w: f64) -> (f64[3], f64, f64[3], f64) {
+  %m: f64[3] = mul %a, %h
+  %c: f64[3] = cos %m
+  %t: f64[3] = sin %m
+  %h2: f64[3] = add %t, %x
+  %r: f64 = reduce_sum %h2, axes=[0]
+  %gs2: f64 = mul %gs, %r
+  %gr: f64 = mul %gs, %s
+  %grb: f64[3] = broadcast %gr, dims=[]
+  %gh2: f64[3] = add %gh, %grb
+  %gm: f64[3] = mul %gh2, %c
+  %gha: f64[3] = mul %gm, %a
+  %wb: f64[3] = broadcast %w, dims=[]
+  %gx: f64[3] = mul %gh2, %wb
+  %gsw: f64 = mul %gs2, %w
+  return %gha, %gsw, %gx, %r
+}
+
+func @run(%a: f64[3], %h0: f64[3], %s0: f64, %xs: f64[9, 3], %g: f64[3], %gs: f64, %ws: f64[9], %n: i64) -> (f64[3], f64, f64[9, 3], f64[9]) {
+  %gh: f64[3], %gs0: f64, %gxs: f64[9, 3], %rs: f64[9] = scan_adjoint @step, @back, length=9, consts=(%a), carry=(%h0, %s0), xs=(%xs), adjoint_carry=(%g, %gs), adjoint_xs=(%ws), trips=%nREV, checkpoint=POLICY
+  return %gh, %gs0, %gxs, %rs
+}
+
+func @fixed(%a: f64[3], %h0: f64[3], %s0: f64, %xs: f64[9, 3], %g: f64[3], %gs: f64, %ws: f64[9]) -> f64[3] {
+  %gh: f64[3], %gs0: f64, %gxs: f64[9, 3], %rs: f64[9] = scan_adjoint @step, @back, length=9, consts=(%a), carry=(%h0, %s0), xs=(%xs), adjoint_carry=(%g, %gs), adjoint_xs=(%ws)REV, checkpoint=POLICY
+  return %gh
+}
+"#;
+
+#[test]
+fn scan_adjoint_under_every_policy_and_trip_count() {
+    let inputs = |n: i64| {
+        vec![
+            f64s(&[3], 41),
+            f64s(&[3], 42),
+            Tensor::from_f64(0.5),
+            f64s(&[9, 3], 43),
+            f64s(&[3], 44),
+            Tensor::from_f64(-1.25),
+            f64s(&[9], 45),
+            Tensor::i64(&[], vec![n]).unwrap(),
+        ]
+    };
+    for policy in [
+        "all",
+        "every(1)",
+        "every(2)",
+        "every(4)",
+        "every(20)",
+        "binomial(1)",
+        "binomial(2)",
+        "binomial(3)",
+        "binomial(50)",
+    ] {
+        for rev in ["", ", reverse"] {
+            let m = module(&ADJOINT.replace("POLICY", policy).replace("REV", rev));
+            for n in [0i64, 1, 2, 5, 9, -3, 100] {
+                check(&m, "run", &inputs(n), &format!("{policy}{rev} n={n}"));
+            }
+            let fixed = &inputs(0)[..7];
+            check(
+                &m,
+                "fixed",
+                fixed,
+                &format!("{policy}{rev} fixed, dead results"),
+            );
+        }
+    }
+}
+
+#[test]
+fn scan_adjoint_workspace_follows_the_policy() {
+    // Only the forward states held grow with the length here (the operands
+    // are inputs, the stacked results dead: one row each). A state record
+    // is h (24 bytes) and s (8 bytes), each aligned to 64; a snapshot also
+    // takes 8 bytes of the schedule's stack.
+    let ws = |policy: &str, len: usize| {
+        let src = ADJOINT
+            .replace("POLICY", policy)
+            .replace("REV", "")
+            .replace("length=9", &format!("length={len}"))
+            .replace("f64[9", &format!("f64[{len}"));
+        jit::compile(&module(&src), "fixed")
+            .unwrap()
+            .workspace_size()
+    };
+    let (record, stack) = (128, 8);
+    // all: n − 1 snapshots.
+    let grown = ws("all", 10_000) - ws("all", 100);
+    assert!(
+        grown >= 9_900 * record && grown <= 9_900 * (record + stack) + 64,
+        "all: {grown}"
+    );
+    // every(100): at most ⌈n/100⌉ + 100 − 2 = 198 snapshots at n = 10⁴.
+    let grown = ws("every(100)", 10_000) - ws("every(100)", 1);
+    assert!(grown <= 198 * (record + stack) + 64, "every(100): {grown}");
+    // binomial(4): 4 snapshots whatever the length.
+    assert_eq!(ws("binomial(4)", 10_000), ws("binomial(4)", 100));
+}

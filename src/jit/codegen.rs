@@ -29,6 +29,7 @@
 //! pairwise then across lanes at the end); others accumulate into their
 //! buffer, which is filled with the identity first.
 
+use super::adjoint::AdjointDesc;
 use super::error::CompileError;
 use super::flat::{Def, Flat, Vid};
 use super::fusion::{Class, Fusion};
@@ -112,6 +113,7 @@ pub(crate) struct Gen {
     ctx: Context,
     math_decls: HashMap<(MathFn, Elem), FuncId>,
     gemm_decls: HashMap<Elem, FuncId>,
+    rt_decls: HashMap<&'static str, FuncId>,
     outlined: HashMap<(MathFn, Elem), FuncId>,
     features: super::math::Features,
     out: Kept,
@@ -139,6 +141,7 @@ impl Gen {
             ctx,
             math_decls: HashMap::new(),
             gemm_decls: HashMap::new(),
+            rt_decls: HashMap::new(),
             outlined: HashMap::new(),
             features,
             out: Kept::default(),
@@ -198,6 +201,8 @@ impl Gen {
                     },
                     gemm_decls: &mut self.gemm_decls,
                     gemm_refs: HashMap::new(),
+                    rt_decls: &mut self.rt_decls,
+                    rt_refs: HashMap::new(),
                     programs: &self.entries,
                     program_refs: HashMap::new(),
                     flat,
@@ -421,6 +426,9 @@ struct Emit<'f, 'm, 'p> {
     math: MathCtx<'m>,
     gemm_decls: &'m mut HashMap<Elem, FuncId>,
     gemm_refs: HashMap<Elem, FuncRef>,
+    /// Imported runtime routines (copies, loop drivers).
+    rt_decls: &'m mut HashMap<&'static str, FuncId>,
+    rt_refs: HashMap<&'static str, FuncRef>,
     /// Entries of the programs generated before this one (loop callees).
     programs: &'m [FuncId],
     program_refs: HashMap<usize, FuncRef>,
@@ -707,39 +715,79 @@ impl<'p> Emit<'_, '_, 'p> {
         val.len * val.elem.byte_size()
     }
 
-    /// Copies `bytes` from `src` to `dst` (non-overlapping).
-    fn copy_bytes(&mut self, dst: Value, src: Value, bytes: usize) -> R<()> {
-        if bytes == 0 {
-            return Ok(());
+    /// A reference to the runtime routine `name`, taking `params` pointer
+    /// sized integers and returning nothing.
+    fn runtime_ref(&mut self, name: &'static str, params: usize) -> R<FuncRef> {
+        if let Some(&r) = self.rt_refs.get(name) {
+            return Ok(r);
         }
-        let id = match self.gemm_decls.get(&Elem::Bool) {
+        let id = match self.rt_decls.get(name) {
             Some(&id) => id,
             None => {
                 let mut sig = Signature::new(self.math.call_conv);
-                for _ in 0..3 {
+                for _ in 0..params {
                     sig.params.push(AbiParam::new(types::I64));
                 }
                 let id = self
                     .math
                     .module
-                    .declare_function(runtime::COPY_SYMBOL, Linkage::Import, &sig)
+                    .declare_function(name, Linkage::Import, &sig)
                     .map_err(cg)?;
-                // The copy routine shares the table of imported routines,
-                // under an element type GEMM never uses.
-                self.gemm_decls.insert(Elem::Bool, id);
+                self.rt_decls.insert(name, id);
                 id
             }
         };
-        let r = match self.gemm_refs.get(&Elem::Bool) {
-            Some(&r) => r,
-            None => {
-                let r = self.math.module.declare_func_in_func(id, self.fb.func);
-                self.gemm_refs.insert(Elem::Bool, r);
-                r
-            }
-        };
+        let r = self.math.module.declare_func_in_func(id, self.fb.func);
+        self.rt_refs.insert(name, r);
+        Ok(r)
+    }
+
+    /// Copies `bytes` from `src` to `dst` (non-overlapping).
+    fn copy_bytes(&mut self, dst: Value, src: Value, bytes: usize) -> R<()> {
+        if bytes == 0 {
+            return Ok(());
+        }
+        let r = self.runtime_ref(runtime::COPY_SYMBOL, 3)?;
         let n = self.fb.ins().iconst(types::I64, bytes as i64);
         self.fb.ins().call(r, &[dst, src, n]);
+        Ok(())
+    }
+
+    /// A `scan_adjoint`: fills the node's pointer table and calls the
+    /// runtime driver, which runs the checkpoint schedule (see
+    /// [`super::adjoint`]).
+    fn adjoint_step(&mut self, l: &'p LoopStep, desc: &'p AdjointDesc) -> R<()> {
+        let node = &self.flat.nodes[l.node];
+        let adjoint = l
+            .cond
+            .ok_or_else(|| internal("a scan_adjoint without an adjoint"))?;
+        let body = self.program_ref(l.body)?;
+        let adjoint = self.program_ref(adjoint)?;
+        let ptrs = self.ws_ptr(l.scratch + desc.ptrs);
+        let scratch = self.ws_ptr(l.scratch);
+        for (i, &a) in node.args.iter().enumerate() {
+            let p = self.value_ptr(a)?;
+            self.fb.ins().store(trusted(), p, ptrs, (i * 8) as i32);
+        }
+        for (i, &r) in node.results.iter().enumerate() {
+            let p = if self.fusion.class[r as usize] == Class::Dead {
+                self.fb.ins().iconst(types::I64, 0)
+            } else {
+                self.value_ptr(r)?
+            };
+            let at = (node.args.len() + i) * 8;
+            self.fb.ins().store(trusted(), p, ptrs, at as i32);
+        }
+        let body = self.fb.ins().func_addr(types::I64, body);
+        let adjoint = self.fb.ins().func_addr(types::I64, adjoint);
+        let d = self
+            .fb
+            .ins()
+            .iconst(types::I64, desc as *const AdjointDesc as i64);
+        let driver = self.runtime_ref(super::adjoint::SYMBOL, 5)?;
+        self.fb
+            .ins()
+            .call(driver, &[d, ptrs, scratch, body, adjoint]);
         Ok(())
     }
 
@@ -752,6 +800,9 @@ impl<'p> Emit<'_, '_, 'p> {
     /// result's own storage; a `while` copies the final state there if it
     /// ended in the spare buffer.
     fn loop_step(&mut self, l: &'p LoopStep) -> R<()> {
+        if let Some(desc) = &l.adjoint {
+            return self.adjoint_step(l, desc);
+        }
         let node = &self.flat.nodes[l.node];
         let lay = &l.layout;
         let (n_consts, n_carry, scan) = match &node.op {

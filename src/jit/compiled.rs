@@ -135,6 +135,10 @@ pub struct CompiledFn {
     code: CodeMemory,
     /// The constant pools of the entry and of every loop body.
     _consts: Vec<Vec<Block64>>,
+    /// The descriptors the code's `scan_adjoint` drivers read. Boxed: the
+    /// code holds their addresses, which must not change.
+    #[allow(clippy::vec_box)]
+    _descriptors: Vec<Box<super::adjoint::AdjointDesc>>,
 }
 
 /// An input slice for [`CompiledFn::call_into`] (a scalar is one element).
@@ -247,13 +251,14 @@ impl CompiledFn {
     /// Alignment of the workspace, in bytes.
     pub const WORKSPACE_ALIGN: usize = 64;
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::vec_box)]
     pub(crate) fn new(
         entry: RawFn,
         params: Vec<Type>,
         outputs: Vec<Type>,
         workspace_size: usize,
         consts: Vec<Vec<Block64>>,
+        descriptors: Vec<Box<super::adjoint::AdjointDesc>>,
         module: JITModule,
         stats: CompileStats,
         clif: Vec<String>,
@@ -277,6 +282,7 @@ impl CompiledFn {
             disasm,
             code: CodeMemory(Mutex::new(Some(module))),
             _consts: consts,
+            _descriptors: descriptors,
         }
     }
 

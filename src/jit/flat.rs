@@ -4,7 +4,8 @@
 //! - Every value has a concrete shape; its element count and byte size fit
 //!   `isize` (checked here, so later stages compute offsets without overflow
 //!   as long as they stay within one value).
-//! - Nodes are in definition order. Every node but a loop (`scan`, `while`)
+//! - Nodes are in definition order. Every node but a loop (`scan`, `while`,
+//!   `scan_adjoint`)
 //!   has exactly one result (`call` is inlined); a loop keeps all its
 //!   results in [`FNode::results`] (its body and condition are other
 //!   functions, compiled as programs of their own, see [`super::program`]).
@@ -57,7 +58,10 @@ pub(crate) struct FNode {
 
 /// Whether an op is a loop, lowered by calling compiled functions.
 pub(crate) fn is_loop(op: &Op) -> bool {
-    matches!(op, Op::Scan { .. } | Op::While { .. })
+    matches!(
+        op,
+        Op::Scan { .. } | Op::While { .. } | Op::ScanAdjoint { .. }
+    )
 }
 
 /// The flattened function.
@@ -143,7 +147,7 @@ fn inline(
                 let outs = inline(module, callee, &ins, flat, depth + 1)?;
                 map.extend_from_slice(&outs);
             }
-            Op::Scan { .. } | Op::While { .. } => {
+            Op::Scan { .. } | Op::While { .. } | Op::ScanAdjoint { .. } => {
                 let n = flat.nodes.len();
                 let mut results = Vec::with_capacity(node.results.len());
                 for &r in &node.results {
@@ -165,13 +169,6 @@ fn inline(
                         results,
                     });
                 }
-            }
-            Op::ScanAdjoint { .. } => {
-                return Err(CompileError::Unsupported {
-                    func: f.name().to_string(),
-                    op: node.op.name(),
-                    reason: "reverse sweeps are not lowered yet".into(),
-                });
             }
             op => {
                 let r = node.results[0];

@@ -60,7 +60,13 @@
 //! that region, so the workspace size is fixed at compile time (stacked
 //! outputs are `length` rows; a `while` holds two states, whatever its
 //! trip count).
+//!
+//! `scan_adjoint` (a loop's reverse sweep) is a loop step too; its driver
+//! ([`adjoint`]) is Rust code that carries out the checkpoint schedule,
+//! calling the compiled body and adjoint. Its snapshots are sized from the
+//! policy and the maximum trip count, so its workspace is fixed as well.
 
+mod adjoint;
 mod codegen;
 mod compiled;
 mod error;
@@ -150,6 +156,18 @@ pub fn compile_with(
     }
     let generated = generator.finish(opts)?;
     let codegen_time = cg_start.elapsed();
+    // The code holds the addresses of the loop drivers' descriptors: the
+    // compiled function keeps them (a `Box` does not move its contents).
+    let mut descriptors = Vec::new();
+    for p in &mut programs {
+        for s in &mut p.plan.steps {
+            if let plan::Step::Loop(l) = s
+                && let Some(d) = l.adjoint.take()
+            {
+                descriptors.push(d);
+            }
+        }
+    }
 
     // SAFETY: `entry` is the finalised entry function of `generated.module`,
     // whose signature is the ABI's (three pointers, no results, the host's
@@ -170,6 +188,7 @@ pub fn compile_with(
         f.output_types(),
         workspace_size,
         pools,
+        descriptors,
         generated.module,
         stats,
         generated.clif,
@@ -227,6 +246,12 @@ fn plan_program(
                 plan::Callee {
                     program: programs.len() - 1,
                     workspace: p.plan.workspace_size,
+                    outputs: p
+                        .flat
+                        .outputs
+                        .iter()
+                        .map(|&o| p.flat.val(o).len * p.flat.val(o).elem.byte_size())
+                        .collect(),
                 },
             );
         }

@@ -34,6 +34,7 @@
 //! it is passed through an 8-byte workspace slot (those slots are reused once
 //! dead, through a free list).
 
+use super::adjoint::{AdjointDesc, AdjointShape};
 use super::error::CompileError;
 use super::flat::{Def, Flat, Vid, is_loop};
 use super::fusion::{Class, Fusion, is_unit_reshape};
@@ -81,12 +82,15 @@ pub(crate) struct LoopStep {
     pub node: usize,
     /// The body's program.
     pub body: usize,
-    /// The condition's program (`while`).
+    /// The condition's program (`while`) or the adjoint's (`scan_adjoint`).
     pub cond: Option<usize>,
     /// Byte offset of the scratch region in the workspace.
     pub scratch: usize,
     /// The layout of the scratch region (offsets relative to it).
     pub layout: LoopLayout,
+    /// A `scan_adjoint`'s descriptor (its scratch layout is the
+    /// descriptor's; `layout` then only gives the size).
+    pub adjoint: Option<Box<AdjointDesc>>,
 }
 
 /// Offsets (bytes, relative to the scratch region) of a loop's scratch.
@@ -112,12 +116,14 @@ pub(crate) struct LoopLayout {
 }
 
 /// What the plan of a loop needs to know about a compiled callee.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Callee {
     /// Its program index.
     pub program: usize,
     /// Its workspace size.
     pub workspace: usize,
+    /// Bytes of each of its outputs.
+    pub outputs: Vec<usize>,
 }
 
 /// The function names a loop op calls: body, then condition.
@@ -125,6 +131,7 @@ pub(crate) fn loop_callees(op: &Op) -> Option<(&str, Option<&str>)> {
     match op {
         Op::Scan { body, .. } => Some((&**body, None)),
         Op::While { cond, body, .. } => Some((&**body, Some(&**cond))),
+        Op::ScanAdjoint { body, adjoint, .. } => Some((&**body, Some(&**adjoint))),
         _ => None,
     }
 }
@@ -164,6 +171,7 @@ pub(crate) fn build_steps(
                     cond: None,
                     scratch: 0,
                     layout: LoopLayout::default(),
+                    adjoint: None,
                 })));
             }
             continue;
@@ -353,7 +361,6 @@ pub(crate) fn plan(
             let find = |name: &str| {
                 callees
                     .get(name)
-                    .copied()
                     .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))
             };
             let b = find(body)?;
@@ -361,7 +368,16 @@ pub(crate) fn plan(
             l.body = b.program;
             l.cond = c.map(|c| c.program);
             let callee_ws = b.workspace.max(c.map_or(0, |c| c.workspace));
-            l.layout = loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?;
+            if let Op::ScanAdjoint { .. } = node.op {
+                let desc = adjoint_desc(flat, node, b, callee_ws).ok_or_else(too_large)?;
+                l.layout = LoopLayout {
+                    size: desc.size,
+                    ..LoopLayout::default()
+                };
+                l.adjoint = Some(Box::new(desc));
+            } else {
+                l.layout = loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?;
+            }
             for &v in node.args.iter().chain(&node.results) {
                 if flat.val(v).rank() == 0 && matches!(flat.val(v).def, Def::Node(_)) {
                     needs_slot[v as usize] = true;
@@ -674,6 +690,75 @@ fn aligned_size(flat: &Flat, v: Vid) -> Option<usize> {
     let val = flat.val(v);
     let raw = val.len.checked_mul(val.elem.byte_size())?;
     Some((raw.checked_add(ALIGN - 1)? / ALIGN * ALIGN).max(ALIGN))
+}
+
+/// The descriptor of a `scan_adjoint` node (`None` on overflow).
+fn adjoint_desc(
+    flat: &Flat,
+    node: &super::flat::FNode,
+    body: &Callee,
+    callee_ws: usize,
+) -> Option<AdjointDesc> {
+    let Op::ScanAdjoint {
+        length,
+        reverse,
+        checkpoint,
+        n_consts,
+        n_carry,
+        n_xs,
+        n_acarry,
+        trips,
+        ..
+    } = &node.op
+    else {
+        return None;
+    };
+    let length = usize::try_from(length.known()?).ok()?;
+    let bytes = |v: Vid| {
+        let val = flat.val(v);
+        val.len.checked_mul(val.elem.byte_size())
+    };
+    let row = |v: Vid| {
+        let val = flat.val(v);
+        (val.len / length.max(1)).checked_mul(val.elem.byte_size())
+    };
+    let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+    let args = &node.args;
+    let n_axs = args
+        .len()
+        .checked_sub(nc + nk + nx + na + usize::from(*trips))?;
+    let axs0 = nc + nk + nx + na;
+    AdjointDesc::new(AdjointShape {
+        length,
+        reverse: *reverse,
+        policy: *checkpoint,
+        trips: *trips,
+        n_consts: nc,
+        carry: args[nc..nc + nk]
+            .iter()
+            .map(|&v| bytes(v))
+            .collect::<Option<_>>()?,
+        xs: args[nc + nk..nc + nk + nx]
+            .iter()
+            .map(|&v| row(v))
+            .collect::<Option<_>>()?,
+        acarry: args[nc + nk + nx..axs0]
+            .iter()
+            .map(|&v| bytes(v))
+            .collect::<Option<_>>()?,
+        axs: args[axs0..axs0 + n_axs]
+            .iter()
+            .map(|&v| row(v))
+            .collect::<Option<_>>()?,
+        ays: node
+            .results
+            .get(na..)?
+            .iter()
+            .map(|&v| row(v))
+            .collect::<Option<_>>()?,
+        body_ys: body.outputs.get(nk..)?.to_vec(),
+        callee_ws,
+    })
 }
 
 /// The scratch layout of a loop node (`None` on overflow).

@@ -146,6 +146,10 @@ pub(crate) fn symbols() -> Vec<(String, *const u8)> {
         ("adjit_gemm_f64".into(), gemm_f64 as *const u8),
         ("adjit_gemm_f32".into(), gemm_f32 as *const u8),
         (COPY_SYMBOL.into(), copy_bytes as *const u8),
+        (
+            super::adjoint::SYMBOL.into(),
+            super::adjoint::scan_adjoint as *const u8,
+        ),
     ];
     let f64s: [(MathFn, extern "C" fn(f64) -> f64); 10] = [
         (MathFn::Exp, exp64),
