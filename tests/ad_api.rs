@@ -4,7 +4,8 @@
 
 use adjit::ad::{self, AdError, Mode};
 use adjit::ir::{
-    ConstData, Dim, Elem, FunctionBuilder, Graph, Module, Op, Type, UnaryOp, Var, verify_module,
+    ConstData, Dim, Elem, FunctionBuilder, Graph, Module, Op, Tensor, Type, UnaryOp, Var,
+    verify_module,
 };
 
 fn module_of(
@@ -76,8 +77,9 @@ fn an_invalid_module_is_reported_not_transformed() {
 }
 
 #[test]
-fn loops_are_unsupported_when_active_and_copied_when_not() {
-    // main(x, k) = scan(k)·x: the scan depends on k only.
+fn loops_are_differentiated_when_active_and_copied_when_not() {
+    // main(x, k) = scan(k)·x: the scan depends on k only; four steps of
+    // h += k from h = k give 5k, so main = 5kx.
     let mut m = module_of(&[("c", s()), ("h", s())], |_, p| vec![p[1] + p[0]]);
     let g = Graph::with_module("main", &m);
     let x = g.param("x", s());
@@ -85,12 +87,16 @@ fn loops_are_unsupported_when_active_and_copied_when_not() {
     let r = g.scan("f", 4usize, &[k], &[k], &[], false);
     let out = r[0] * x;
     m.add(g.finish(&[out]).unwrap()).unwrap();
-    for res in [ad::jvp(&m, "main", &[1]), ad::vjp(&m, "main", &[0, 1])] {
-        assert!(
-            matches!(res, Err(AdError::Unsupported { op: "scan", .. })),
-            "{res:?}"
-        );
-    }
+    let (jm, jf) = ad::jvp(&m, "main", &[1]).unwrap();
+    verify_module(&jm).unwrap();
+    let (x, k) = (Tensor::from_f64(2.0), Tensor::from_f64(3.0));
+    let out = adjit::ir::interp::eval(&jm, &jf, &[x.clone(), k.clone(), Tensor::from_f64(1.0)]);
+    assert_eq!(out.unwrap()[1].as_f64().unwrap(), &[10.0]);
+    let (vm, vf) = ad::vjp(&m, "main", &[0, 1]).unwrap();
+    verify_module(&vm).unwrap();
+    let out = adjit::ir::interp::eval(&vm, &vf, &[x, k, Tensor::from_f64(1.0)]).unwrap();
+    assert_eq!(out[1].as_f64().unwrap(), &[15.0]);
+    assert_eq!(out[2].as_f64().unwrap(), &[10.0]);
     // W.r.t. x alone the scan is a constant and is copied.
     for res in [
         ad::jvp(&m, "main", &[0]),

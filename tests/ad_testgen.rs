@@ -1,8 +1,9 @@
 //! The project's random module generator (`adjit_ir::testgen`) against the
 //! transforms: every op on every element type, symbolic sizes, calls, edge
-//! literals. Every transform either succeeds with a module that verifies or
-//! reports `scan`/`while` as unsupported; where the numbers are finite, the
-//! JVP and VJP pass the dot-product test.
+//! literals, loops. Every transform either succeeds with a module that
+//! verifies or reports a loop op it has no rule for (batching of loops,
+//! derivatives of `scan_adjoint`); where the numbers are finite, the JVP and
+//! VJP pass the dot-product test.
 
 mod ad_support;
 
@@ -12,8 +13,8 @@ use adjit::ir::interp;
 use adjit::ir::testgen::{GenConfig, random_module};
 use adjit::ir::{Dim, Elem, Function, Module, Tensor, verify_module};
 
-/// Succeeds with a verified module, or is a loop the transforms do not
-/// handle yet; anything else fails the test.
+/// Succeeds with a verified module, or is a loop op the transform has no
+/// rule for; anything else fails the test.
 fn accepted(what: &str, r: Result<(Module, String), AdError>) -> Option<(Module, String)> {
     match r {
         Ok((m, f)) => {
@@ -21,7 +22,7 @@ fn accepted(what: &str, r: Result<(Module, String), AdError>) -> Option<(Module,
             Some((m, f))
         }
         Err(AdError::Unsupported {
-            op: "scan" | "while",
+            op: "scan" | "while" | "scan_adjoint",
             ..
         }) => None,
         Err(e) => panic!("{what}: {e}"),

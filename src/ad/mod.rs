@@ -51,9 +51,13 @@
 //!   between float types and stops them at `i64`/`bool`;
 //! - `atan2` at the origin gives NaN.
 //!
-//! `scan` and `while` report [`AdError::Unsupported`] when a derivative
-//! flows through them (see [`rules::control`] for how their rules slot in);
-//! loops that do not depend on the differentiated parameters are copied.
+//! `scan` and `while` are differentiated in both modes (see
+//! [`rules::control`]): forward mode runs a loop over values and tangents,
+//! reverse mode ends with a `scan_adjoint` that recomputes the loop's states
+//! as its checkpointing policy says. `scan_adjoint` itself has no
+//! derivative rules, and loops cannot be batched: those report
+//! [`AdError::Unsupported`] when a derivative flows through them. Loops
+//! that do not depend on the differentiated parameters are copied.
 //!
 //! ```
 //! use adjit::ad;

@@ -14,22 +14,41 @@
 //! their outputs and report which are present, so symbolic zeros survive the
 //! call boundary.
 //!
-//! `scan` and `while` are not differentiable yet and report
-//! [`AdError::Unsupported`]. A scan rule slots in here with the same shape
-//! as `call`: its JVP is a scan whose body is the body's JVP (carries and
-//! per-step outputs paired with their tangents); its VJP is a forward scan
-//! that also stacks the carries, then a reverse scan (`reverse: true`) whose
-//! body is the body's VJP, carrying the carries' cotangents and emitting the
-//! per-step inputs' cotangents; its batching rule is a scan of the batched
-//! body.
+//! Loops are differentiated through their step functions, which get
+//! derived like callees and wrapped into the loop's operand layout (the
+//! wrappers `@body_jvp_step`, `@cond_jvp_cond`, `@body_vjp_step` are
+//! memoized like derived callees):
+//! - `scan` JVP: a scan of the body's tangent function, carrying
+//!   `(carry..., active carry tangents...)` and stacking the wanted
+//!   per-step outputs' tangents;
+//! - `while` JVP: a `while` over `(state..., active state tangents...)`
+//!   whose condition reads the primal state only, so it runs the same trips;
+//! - `scan` VJP: the primal scan stays in the forward sweep, and the
+//!   reverse sweep is one `scan_adjoint` whose adjoint step is the body's
+//!   adjoint function, under the scan's checkpointing policy;
+//! - `while` VJP: the same, with the trip count the `while` returned as the
+//!   dynamic `trips` operand and `max_trips` as the length.
+//!
+//! Activity is closed over the steps: a carry is active if its initial
+//! value is, or if some step makes it depend on an active value (a least
+//! fixed point, at most one round per carry). Only active carries get
+//! tangents and cotangents. The consts' cotangents are summed over the
+//! steps in the adjoint carry, so the reverse sweep holds no per-step
+//! const cotangents; a const's sum starts from a literal 0.
+//!
+//! Not supported ([`AdError::Unsupported`]): derivatives of `scan_adjoint`
+//! itself (so second derivatives through a loop's reverse mode, such as
+//! `hvp` of a function with a loop; `jvp` of `jvp` works), and batching of
+//! all three loop ops.
 
 use super::super::AdError;
 use super::super::batch::VmapSpec;
-use super::super::emit::Emitter;
+use super::super::emit::{Ctx, Emitter};
 use super::super::forward::JvpSpec;
 use super::super::reverse::{Seed, VjpSpec};
 use super::{BatchOut, JvpOut};
-use adjit_ir::{Dim, Value};
+use adjit_ir::{Checkpoint, Dim, Function, Op, Value};
+use std::sync::Arc;
 
 /// JVP of `call @func(x...)`.
 pub(crate) fn call_jvp(
@@ -154,29 +173,527 @@ fn unsupported<T>(op: &'static str, transform: &'static str) -> Result<T, AdErro
     Err(AdError::Unsupported { op, transform })
 }
 
-/// JVP of `scan`: not supported yet.
-pub(crate) fn scan_jvp() -> Result<JvpOut, AdError> {
-    unsupported("scan", "jvp")
+/// Which outputs of `f` may depend on the parameters flagged in `active`:
+/// the activity rule of the sweeps (a node with an active operand has
+/// active float results), run over a loop body.
+fn output_activity(f: &Function, active: &[bool]) -> Vec<bool> {
+    let mut act = vec![false; f.value_count()];
+    for (p, &a) in f.params().iter().zip(active) {
+        act[p.index()] = a;
+    }
+    for node in f.nodes() {
+        if node.args.iter().any(|a| act[a.index()]) {
+            for &r in &node.results {
+                act[r.index()] = f.ty(r).elem.is_float();
+            }
+        }
+    }
+    f.outputs().iter().map(|o| act[o.index()]).collect()
 }
 
-/// VJP of `scan`: not supported yet.
-pub(crate) fn scan_vjp() -> Result<Vec<Option<Value>>, AdError> {
-    unsupported("scan", "vjp")
+/// The activity of a loop's operands `(consts..., carry..., xs...)` closed
+/// over the steps: a carry whose next value is active in some step is
+/// active in every step. `active` holds the operands' own activity; the
+/// least fixed point adds at most one carry per round.
+fn loop_activity(
+    f: &Function,
+    n_consts: usize,
+    n_carry: usize,
+    mut active: Vec<bool>,
+) -> Vec<bool> {
+    loop {
+        let outs = output_activity(f, &active);
+        let mut changed = false;
+        for i in 0..n_carry {
+            if outs.get(i).copied().unwrap_or(false) && !active[n_consts + i] {
+                active[n_consts + i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return active;
+        }
+    }
+}
+
+fn internal(message: &str) -> AdError {
+    AdError::Internal {
+        message: message.to_string(),
+    }
+}
+
+/// Splits a loop's operand count into `[consts, carry, xs]`.
+fn groups(n: usize, n_consts: usize, n_carry: usize) -> Result<[usize; 3], AdError> {
+    n.checked_sub(n_consts)
+        .and_then(|r| r.checked_sub(n_carry))
+        .map(|n_xs| [n_consts, n_carry, n_xs])
+        .ok_or_else(|| internal("a loop has fewer operands than its attributes say"))
+}
+
+/// Builds (or reuses) the step of a loop's tangent loop, a wrapper of the
+/// body's tangent function in loop order: `(c..., ċ..., k..., k̇..., x...,
+/// ẋ...) -> (k'..., k̇'..., y..., ẏ...)`, with a tangent for each operand
+/// flagged in `active` (body parameter order) and each per-step output in
+/// `ys` (body output indices). Every active carry gets its tangent back.
+fn jvp_step(
+    ctx: &mut Ctx,
+    body: &str,
+    groups: [usize; 3],
+    active: &[bool],
+    ys: &[usize],
+) -> Result<String, AdError> {
+    let key = format!("loop-jvp:{body:?}:{groups:?}:{active:?}:{ys:?}");
+    if let Some(d) = ctx.memo(&key) {
+        return Ok(d.name);
+    }
+    let f = ctx.source(body)?;
+    let [n_consts, n_carry, _] = groups;
+    let n_out = f.outputs().len();
+    let carries: Vec<usize> = (0..n_carry).filter(|&i| active[n_consts + i]).collect();
+    let spec = JvpSpec {
+        wrt: (0..active.len()).filter(|&i| active[i]).collect(),
+        outputs: carries.iter().chain(ys).copied().collect(),
+        primal_outputs: true,
+        zeros: true,
+        base: format!("{body}_jvp"),
+    };
+    let d = ctx.jvp(body, &spec)?;
+    let mut cx = Emitter::new(ctx);
+    let (mut primal, mut tangent) = (Vec::new(), Vec::new());
+    let mut start = 0;
+    for n in groups {
+        for i in start..start + n {
+            let p = f.params()[i];
+            primal.push(cx.param(f.value_name(p), f.ty(p).clone()));
+        }
+        for i in (start..start + n).filter(|&i| active[i]) {
+            let p = f.params()[i];
+            let name = format!("{}_dot", f.value_name(p));
+            tangent.push(cx.param(&name, f.ty(p).clone()));
+        }
+        start += n;
+    }
+    let args: Vec<Value> = primal.iter().chain(&tangent).copied().collect();
+    let res = cx.call(&d.name, &args)?;
+    if res.len() != n_out + spec.outputs.len() {
+        return Err(internal("a body's tangent function has unexpected outputs"));
+    }
+    let (res, tan) = res.split_at(n_out);
+    let (dk, dy) = tan.split_at(carries.len());
+    let outs: Vec<Value> = [&res[..n_carry], dk, &res[n_carry..], dy].concat();
+    let g = cx.finish(&outs);
+    Ok(ctx
+        .add(g, &format!("{body}_jvp_step"), key, Vec::new())?
+        .name)
+}
+
+/// The operands of a tangent loop: per group, the primal operands and then
+/// the tangents of the active ones (a zero for an active carry that enters
+/// the loop without a tangent).
+fn tangent_operands(
+    cx: &mut Emitter,
+    groups: &[usize],
+    active: &[bool],
+    x: &[Value],
+    dx: &[Option<Value>],
+) -> Result<Vec<Value>, AdError> {
+    let mut args = Vec::with_capacity(2 * x.len());
+    let mut start = 0;
+    for &n in groups {
+        args.extend_from_slice(&x[start..start + n]);
+        for i in (start..start + n).filter(|&i| active[i]) {
+            args.push(match dx[i] {
+                Some(t) => t,
+                None => cx.splat_like(x[i], 0.0)?,
+            });
+        }
+        start += n;
+    }
+    Ok(args)
+}
+
+/// JVP of `scan`: a scan of the body's tangent function, carrying the
+/// active carries' tangents and stacking the wanted per-step outputs'
+/// tangents, with the original trip count, direction and policy.
+pub(crate) fn scan_jvp(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    dx: &[Option<Value>],
+    want: &[bool],
+) -> Result<JvpOut, AdError> {
+    let Op::Scan {
+        body,
+        length,
+        reverse,
+        n_consts,
+        n_carry,
+        checkpoint,
+    } = op
+    else {
+        return Err(internal("scan rule applied to another op"));
+    };
+    let (n_consts, n_carry) = (*n_consts, *n_carry);
+    let f = cx.ctx.source(body)?;
+    let n_out = f.outputs().len();
+    let g = groups(x.len(), n_consts, n_carry)?;
+    let seed = dx.iter().map(Option::is_some).collect();
+    let active = loop_activity(&f, n_consts, n_carry, seed);
+    let outs = output_activity(&f, &active);
+    let ys: Vec<usize> = (n_carry..n_out).filter(|&j| outs[j] && want[j]).collect();
+    let step = jvp_step(cx.ctx, body, g, &active, &ys)?;
+    let args = tangent_operands(cx, &g, &active, x, dx)?;
+    let nc = active[..n_consts].iter().filter(|&&a| a).count();
+    let nk = active[n_consts..n_consts + n_carry]
+        .iter()
+        .filter(|&&a| a)
+        .count();
+    let res = cx.push(
+        Op::Scan {
+            body: Arc::from(step.as_str()),
+            length: length.clone(),
+            reverse: *reverse,
+            n_consts: n_consts + nc,
+            n_carry: n_carry + nk,
+            checkpoint: *checkpoint,
+        },
+        &args,
+    )?;
+    let n_ys = n_out - n_carry;
+    let y: Vec<Value> = [&res[..n_carry], &res[n_carry + nk..n_carry + nk + n_ys]].concat();
+    let mut dy = vec![None; n_out];
+    let mut next = res[n_carry..n_carry + nk].iter();
+    for i in (0..n_carry).filter(|&i| active[n_consts + i]) {
+        dy[i] = next.next().copied();
+    }
+    for (&j, &t) in ys.iter().zip(&res[n_carry + nk + n_ys..]) {
+        dy[j] = Some(t);
+    }
+    Ok((y, dy))
+}
+
+/// Builds (or reuses) the condition of a tangent `while`: `(c..., ċ...,
+/// s..., ṡ...) -> cond(c..., s...)`.
+fn jvp_cond(
+    ctx: &mut Ctx,
+    cond: &str,
+    groups: [usize; 2],
+    active: &[bool],
+) -> Result<String, AdError> {
+    let key = format!("loop-cond:{cond:?}:{groups:?}:{active:?}");
+    if let Some(d) = ctx.memo(&key) {
+        return Ok(d.name);
+    }
+    let f = ctx.source(cond)?;
+    let mut cx = Emitter::new(ctx);
+    let mut primal = Vec::new();
+    let mut start = 0;
+    for n in groups {
+        for i in start..start + n {
+            let p = f.params()[i];
+            primal.push(cx.param(f.value_name(p), f.ty(p).clone()));
+        }
+        for i in (start..start + n).filter(|&i| active[i]) {
+            let p = f.params()[i];
+            let name = format!("{}_dot", f.value_name(p));
+            cx.param(&name, f.ty(p).clone());
+        }
+        start += n;
+    }
+    let res = cx.call(cond, &primal)?;
+    let g = cx.finish(&res);
+    Ok(ctx
+        .add(g, &format!("{cond}_jvp_cond"), key, Vec::new())?
+        .name)
+}
+
+/// JVP of `while`: a `while` over the state and the active states'
+/// tangents, whose body is the body's tangent function and whose condition
+/// reads the primal state only, so it runs the same trips.
+pub(crate) fn while_jvp(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    dx: &[Option<Value>],
+) -> Result<JvpOut, AdError> {
+    let Op::While {
+        cond,
+        body,
+        max_trips,
+        n_consts,
+        checkpoint,
+    } = op
+    else {
+        return Err(internal("while rule applied to another op"));
+    };
+    let n_consts = *n_consts;
+    let [_, _, n_state] = groups(x.len(), n_consts, 0)?;
+    let f = cx.ctx.source(body)?;
+    let seed = dx.iter().map(Option::is_some).collect();
+    let active = loop_activity(&f, n_consts, n_state, seed);
+    let step = jvp_step(cx.ctx, body, [n_consts, n_state, 0], &active, &[])?;
+    let test = jvp_cond(cx.ctx, cond, [n_consts, n_state], &active)?;
+    let args = tangent_operands(cx, &[n_consts, n_state], &active, x, dx)?;
+    let nc = active[..n_consts].iter().filter(|&&a| a).count();
+    let nk = active[n_consts..].iter().filter(|&&a| a).count();
+    let res = cx.push(
+        Op::While {
+            cond: Arc::from(test.as_str()),
+            body: Arc::from(step.as_str()),
+            max_trips: max_trips.clone(),
+            n_consts: n_consts + nc,
+            checkpoint: *checkpoint,
+        },
+        &args,
+    )?;
+    let mut y = res[..n_state].to_vec();
+    y.push(res[n_state + nk]);
+    let mut dy = vec![None; n_state + 1];
+    let mut next = res[n_state..n_state + nk].iter();
+    for i in (0..n_state).filter(|&i| active[n_consts + i]) {
+        dy[i] = next.next().copied();
+    }
+    Ok((y, dy))
+}
+
+/// Builds (or reuses) the reverse step of a loop, a wrapper of the body's
+/// adjoint function in the layout of `scan_adjoint`:
+/// `(c..., k̄..., c̄_acc..., k..., x..., ȳ...) -> (k̄_prev..., c̄_acc + c̄..., x̄...)`
+/// for the carries in `carries`, the consts in `consts` (their cotangents
+/// summed over the steps in the adjoint carry), the scanned inputs in `xs`
+/// and the per-step outputs in `ys` (body output indices) that have
+/// cotangents.
+fn vjp_step(
+    ctx: &mut Ctx,
+    body: &str,
+    groups: [usize; 3],
+    [consts, carries, xs, ys]: [&[usize]; 4],
+) -> Result<String, AdError> {
+    let key = format!("loop-vjp:{body:?}:{groups:?}:{consts:?}:{carries:?}:{xs:?}:{ys:?}");
+    if let Some(d) = ctx.memo(&key) {
+        return Ok(d.name);
+    }
+    let f = ctx.source(body)?;
+    let [n_consts, n_carry, n_xs] = groups;
+    let n_out = f.outputs().len();
+    let seeds = (0..n_out)
+        .map(|o| {
+            if carries.contains(&o) || ys.contains(&o) {
+                Seed::Param
+            } else {
+                Seed::Zero
+            }
+        })
+        .collect();
+    let spec = VjpSpec {
+        wrt: consts
+            .iter()
+            .copied()
+            .chain(carries.iter().map(|&i| n_consts + i))
+            .chain(xs.iter().map(|&i| n_consts + n_carry + i))
+            .collect(),
+        seeds,
+        zeros: true,
+        base: format!("{body}_vjp"),
+    };
+    let d = ctx.vjp(body, &spec)?;
+    let mut cx = Emitter::new(ctx);
+    let param = |cx: &mut Emitter, i: usize, suffix: &str| {
+        let p = f.params()[i];
+        cx.param(&format!("{}{suffix}", f.value_name(p)), f.ty(p).clone())
+    };
+    let c: Vec<Value> = (0..n_consts).map(|i| param(&mut cx, i, "")).collect();
+    let kbar: Vec<Value> = carries
+        .iter()
+        .map(|&i| param(&mut cx, n_consts + i, "_bar"))
+        .collect();
+    let cacc: Vec<Value> = consts.iter().map(|&i| param(&mut cx, i, "_bar")).collect();
+    let k: Vec<Value> = (0..n_carry)
+        .map(|i| param(&mut cx, n_consts + i, ""))
+        .collect();
+    let xv: Vec<Value> = (0..n_xs)
+        .map(|i| param(&mut cx, n_consts + n_carry + i, ""))
+        .collect();
+    let ybar: Vec<Value> = ys
+        .iter()
+        .map(|&j| {
+            let o = f.outputs()[j];
+            cx.param(&format!("{}_bar", f.value_name(o)), f.ty(o).clone())
+        })
+        .collect();
+    let args = [&c[..], &k, &xv, &kbar, &ybar].concat();
+    let res = cx.call(&d.name, &args)?;
+    if res.len() != n_out + spec.wrt.len() {
+        return Err(internal("a body's adjoint function has unexpected outputs"));
+    }
+    let (cbar, rest) = res[n_out..].split_at(consts.len());
+    let (kbar_prev, xbar) = rest.split_at(carries.len());
+    let mut outs = kbar_prev.to_vec();
+    for (&acc, &step) in cacc.iter().zip(cbar) {
+        outs.push(cx.add(acc, step)?);
+    }
+    outs.extend_from_slice(xbar);
+    let g = cx.finish(&outs);
+    Ok(ctx
+        .add(g, &format!("{body}_vjp_step"), key, Vec::new())?
+        .name)
+}
+
+/// A loop as its reverse sweep sees it: a `scan` (a `while` is a scan
+/// with no scanned inputs or per-step outputs, run for a recorded number of
+/// trips).
+struct Reversed<'a> {
+    body: &'a str,
+    length: &'a Dim,
+    reverse: bool,
+    checkpoint: Checkpoint,
+    n_consts: usize,
+    n_carry: usize,
+}
+
+/// The reverse sweep of a loop: one `scan_adjoint` of the body's adjoint
+/// step over the loop's states (obtained as its policy says), carrying the
+/// active carries' cotangents and the sums of the consts' cotangents.
+/// `ybar` holds the cotangents of the body's outputs (final carries, then
+/// stacked per-step outputs).
+fn loop_vjp(
+    cx: &mut Emitter,
+    lp: &Reversed,
+    x: &[Value],
+    ybar: &[Option<Value>],
+    needs: &[bool],
+    trips: Option<Value>,
+) -> Result<Vec<Option<Value>>, AdError> {
+    let (n_consts, n_carry) = (lp.n_consts, lp.n_carry);
+    let g = groups(x.len(), n_consts, n_carry)?;
+    let f = cx.ctx.source(lp.body)?;
+    let n_out = f.outputs().len();
+    if ybar.len() != n_out {
+        return Err(internal("a loop's results do not match its body"));
+    }
+    let active = loop_activity(&f, n_consts, n_carry, needs.to_vec());
+    let consts: Vec<usize> = (0..n_consts).filter(|&i| needs[i]).collect();
+    let carries: Vec<usize> = (0..n_carry).filter(|&i| active[n_consts + i]).collect();
+    let xs: Vec<usize> = (0..g[2])
+        .filter(|&i| needs[n_consts + n_carry + i])
+        .collect();
+    let ys: Vec<usize> = (n_carry..n_out).filter(|&j| ybar[j].is_some()).collect();
+    let step = vjp_step(cx.ctx, lp.body, g, [&consts, &carries, &xs, &ys])?;
+    let mut args = x.to_vec();
+    for &i in &carries {
+        args.push(match ybar[i] {
+            Some(b) => b,
+            None => cx.splat_like(x[n_consts + i], 0.0)?,
+        });
+    }
+    for &i in &consts {
+        args.push(cx.splat_like(x[i], 0.0)?);
+    }
+    args.extend(ys.iter().filter_map(|&j| ybar[j]));
+    args.extend(trips);
+    let res = cx.push(
+        Op::ScanAdjoint {
+            body: Arc::from(lp.body),
+            adjoint: Arc::from(step.as_str()),
+            length: lp.length.clone(),
+            reverse: lp.reverse,
+            checkpoint: lp.checkpoint,
+            n_consts,
+            n_carry,
+            n_xs: g[2],
+            n_acarry: carries.len() + consts.len(),
+            trips: trips.is_some(),
+        },
+        &args,
+    )?;
+    let mut xbar = vec![None; x.len()];
+    let mut next = res.iter().copied();
+    for &i in &carries {
+        let b = next.next();
+        if needs[n_consts + i] {
+            xbar[n_consts + i] = b;
+        }
+    }
+    for &i in &consts {
+        xbar[i] = next.next();
+    }
+    for &i in &xs {
+        xbar[n_consts + n_carry + i] = next.next();
+    }
+    Ok(xbar)
+}
+
+/// VJP of `scan`: the primal scan is already in the forward sweep; the
+/// reverse sweep is a `scan_adjoint` of the body's adjoint step under the
+/// scan's checkpointing policy.
+pub(crate) fn scan_vjp(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    ybar: &[Option<Value>],
+    needs: &[bool],
+) -> Result<Vec<Option<Value>>, AdError> {
+    let Op::Scan {
+        body,
+        length,
+        reverse,
+        n_consts,
+        n_carry,
+        checkpoint,
+    } = op
+    else {
+        return Err(internal("scan rule applied to another op"));
+    };
+    let lp = Reversed {
+        body,
+        length,
+        reverse: *reverse,
+        checkpoint: *checkpoint,
+        n_consts: *n_consts,
+        n_carry: *n_carry,
+    };
+    loop_vjp(cx, &lp, x, ybar, needs, None)
+}
+
+/// VJP of `while`: a `scan_adjoint` of the body's adjoint step whose
+/// dynamic trip count is the one the forward `while` recorded, with
+/// `max_trips` as its length and the loop's checkpointing policy.
+pub(crate) fn while_vjp(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    y: &[Value],
+    ybar: &[Option<Value>],
+    needs: &[bool],
+) -> Result<Vec<Option<Value>>, AdError> {
+    let Op::While {
+        body,
+        max_trips,
+        n_consts,
+        checkpoint,
+        ..
+    } = op
+    else {
+        return Err(internal("while rule applied to another op"));
+    };
+    let [_, _, n_state] = groups(x.len(), *n_consts, 0)?;
+    let (Some(&trips), Some(state_bar)) = (y.last(), ybar.get(..n_state)) else {
+        return Err(internal("a while has fewer results than its state"));
+    };
+    let lp = Reversed {
+        body,
+        length: max_trips,
+        reverse: false,
+        checkpoint: *checkpoint,
+        n_consts: *n_consts,
+        n_carry: n_state,
+    };
+    loop_vjp(cx, &lp, x, state_bar, needs, Some(trips))
 }
 
 /// Batching of `scan`: not supported yet.
 pub(crate) fn scan_batch() -> Result<BatchOut, AdError> {
     unsupported("scan", "vmap")
-}
-
-/// JVP of `while`: not supported yet.
-pub(crate) fn while_jvp() -> Result<JvpOut, AdError> {
-    unsupported("while", "jvp")
-}
-
-/// VJP of `while`: not supported yet.
-pub(crate) fn while_vjp() -> Result<Vec<Option<Value>>, AdError> {
-    unsupported("while", "vjp")
 }
 
 /// Batching of `while`: not supported yet.

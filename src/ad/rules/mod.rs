@@ -12,7 +12,7 @@
 //! | [`structural`] | broadcast, reshape, transpose, slice, pad, concat, gather, scatter-add |
 //! | [`reduce`] | reduce sum / prod / max / min |
 //! | [`linalg`] | matmul |
-//! | [`control`] | call, scan, while |
+//! | [`control`] | call, scan, while, scan_adjoint (no rules) |
 //!
 //! `const`, `iota` and `size` have no operands, hence no derivative and no
 //! batch axis; their arms are here.
@@ -91,8 +91,8 @@ pub(crate) fn jvp(
         }
         Op::Matmul => single(cx, op, x, |cx, _| linalg::matmul_jvp(cx, x, dx)),
         Op::Call { func } => control::call_jvp(cx, func, x, dx, want),
-        Op::Scan { .. } => control::scan_jvp(),
-        Op::While { .. } => control::while_jvp(),
+        Op::Scan { .. } => control::scan_jvp(cx, op, x, dx, want),
+        Op::While { .. } => control::while_jvp(cx, op, x, dx),
         Op::ScanAdjoint { .. } => control::scan_adjoint_jvp(),
     }
 }
@@ -133,8 +133,8 @@ pub(crate) fn vjp(
         Op::Reduce { op: r, axes } => one(reduce::vjp(cx, *r, axes, x[0], y[0], g)?),
         Op::Matmul => linalg::matmul_vjp(cx, x, g, needs),
         Op::Call { func } => control::call_vjp(cx, func, x, ybar, needs),
-        Op::Scan { .. } => control::scan_vjp(),
-        Op::While { .. } => control::while_vjp(),
+        Op::Scan { .. } => control::scan_vjp(cx, op, x, ybar, needs),
+        Op::While { .. } => control::while_vjp(cx, op, x, y, ybar, needs),
         Op::ScanAdjoint { .. } => control::scan_adjoint_vjp(),
     }
 }
