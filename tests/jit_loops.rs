@@ -412,3 +412,89 @@ fn scan_adjoint_workspace_follows_the_policy() {
     // binomial(4): 4 snapshots whatever the length.
     assert_eq!(ws("binomial(4)", 10_000), ws("binomial(4)", 100));
 }
+
+/// The spring program with its scan's checkpointing policy replaced
+/// (`""` is the default, `all`).
+fn spring_with(policy: &str) -> Module {
+    let (m, _) = common::program("spring");
+    let text = adjit::ir::text::print_module(&m);
+    let text = text
+        .replace(", checkpoint=binomial(32)", "")
+        .replace("xs=()", &format!("xs=(){policy}"));
+    module(&text)
+}
+
+/// The gradient program of spring with respect to k, v0, x0, optimised.
+fn spring_gradient(m: &Module) -> (Module, String) {
+    let (gm, gf) = adjit::ad::grad(m, "spring", &[0, 1, 2]).unwrap();
+    (adjit::opt::optimize(&gm, &gf).unwrap(), gf)
+}
+
+const SPRING_POLICIES: [&str; 5] = [
+    "",
+    ", checkpoint=every(32)",
+    ", checkpoint=every(1)",
+    ", checkpoint=binomial(32)",
+    ", checkpoint=binomial(3)",
+];
+
+#[test]
+fn spring_gradient_matches_the_interpreter_under_every_policy() {
+    let (_, args) = common::spring_inputs(3);
+    for policy in SPRING_POLICIES {
+        let (gm, gf) = spring_gradient(&spring_with(policy));
+        check(&gm, &gf, &args, &format!("spring gradient{policy}"));
+    }
+}
+
+#[test]
+fn spring_gradient_matches_the_hand_written_adjoint() {
+    use adjit::workloads::spring;
+    let (inp, args) = common::spring_inputs(7);
+    let config = inp.config;
+    let mut ws = spring::Workspace::new(config).unwrap();
+    let (mut dk, mut dx0, mut dv0) = (
+        vec![0.0; config.springs()],
+        vec![0.0; config.masses],
+        vec![0.0; config.masses],
+    );
+    let grads = spring::Grads {
+        k: &mut dk,
+        x0: &mut dx0,
+        v0: &mut dv0,
+    };
+    let loss = spring::value_and_grad(config, inp.args(), &mut ws, grads).unwrap();
+    let types: Vec<Type> = args.iter().map(|t| t.ty()).collect();
+    let refs: Vec<&Tensor> = args.iter().collect();
+    for policy in SPRING_POLICIES {
+        let (gm, gf) = spring_gradient(&spring_with(policy));
+        let c = jit::compile_for(&gm, &gf, &types).unwrap();
+        let out = c.call(&refs).unwrap();
+        let floats = |t: &Tensor| t.as_f64().unwrap().to_vec();
+        common::assert_close(
+            &format!("loss{policy}"),
+            common::scalar(&out[0]),
+            loss,
+            1e-12,
+        );
+        common::assert_all_close(&format!("dk{policy}"), &floats(&out[1]), &dk, 1e-9);
+        common::assert_all_close(&format!("dv0{policy}"), &floats(&out[2]), &dv0, 1e-9);
+        common::assert_all_close(&format!("dx0{policy}"), &floats(&out[3]), &dx0, 1e-9);
+    }
+}
+
+#[test]
+fn spring_gradient_workspace_under_binomial_is_few_states() {
+    // Store-all keeps the 1000 states (x and v: 512 bytes each); the
+    // bundled binomial(32) at most 32 of them, whatever the length.
+    let (_, args) = common::spring_inputs(1);
+    let types: Vec<Type> = args.iter().map(|t| t.ty()).collect();
+    let ws = |policy: &str| {
+        let (gm, gf) = spring_gradient(&spring_with(policy));
+        jit::compile_for(&gm, &gf, &types).unwrap().workspace_size()
+    };
+    let all = ws("");
+    let binomial = ws(", checkpoint=binomial(32)");
+    assert!(all >= 999 * 512, "all: {all}");
+    assert!(binomial <= 34 * 512 + 16 * 1024, "binomial(32): {binomial}");
+}
