@@ -498,3 +498,53 @@ fn spring_gradient_workspace_under_binomial_is_few_states() {
     assert!(all >= 999 * 512, "all: {all}");
     assert!(binomial <= 34 * 512 + 16 * 1024, "binomial(32): {binomial}");
 }
+
+const WHILE_LOSS: &str = r#"
+func @more(%a: f64[3], %limit: f64, %x: f64[3]) -> bool {
+  %s: f64 = reduce_sum %x, axes=[0]
+  %r: bool = lt %s, %limit
+  return %r
+}
+
+func @grow(%a: f64[3], %limit: f64, %x: f64[3]) -> f64[3] {
+  %m: f64[3] = mul %a, %x
+  %t: f64[3] = tanh %m
+  %y: f64[3] = add %x, %t
+  return %y
+}
+
+func @loss(%a: f64[3], %limit: f64, %x0: f64[3]) -> f64 {
+  %x: f64[3], %n: i64 = while @more, @grow, max=MAX, consts=(%a, %limit), init=(%x0)POLICY
+  %q: f64[3] = mul %x, %x
+  %l: f64 = reduce_sum %q, axes=[0]
+  return %l
+}
+"#;
+
+#[test]
+fn while_gradient_matches_the_interpreter() {
+    // Trip counts: 0 (limit below the start), data-dependent, and the
+    // maximum (limit never reached).
+    let a = Tensor::f64(&[3], vec![0.5, 0.25, 1.0]).unwrap();
+    let x0 = Tensor::f64(&[3], vec![0.1, 0.2, 0.3]).unwrap();
+    for policy in ["", ", checkpoint=every(3)", ", checkpoint=binomial(2)"] {
+        let m = module(&WHILE_LOSS.replace("MAX", "40").replace("POLICY", policy));
+        let (gm, gf) = adjit::ad::grad(&m, "loss", &[0, 2]).unwrap();
+        let opt = adjit::opt::optimize(&gm, &gf).unwrap();
+        for limit in [0.1, 5.0, 1e9] {
+            let args = [a.clone(), Tensor::from_f64(limit), x0.clone()];
+            check(
+                &gm,
+                &gf,
+                &args,
+                &format!("while grad{policy} limit={limit}"),
+            );
+            check(
+                &opt,
+                &gf,
+                &args,
+                &format!("while grad (opt){policy} limit={limit}"),
+            );
+        }
+    }
+}
