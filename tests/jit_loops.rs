@@ -548,3 +548,60 @@ fn while_gradient_matches_the_interpreter() {
         }
     }
 }
+
+/// The derivative programs of a module, each with its inputs: every
+/// parameter, then (jvp) one tangent per parameter differentiated.
+fn derivative_checks(m: &Module, func: &str, wrt: &[usize], inputs: &[Tensor], what: &str) {
+    let (gm, gf) = adjit::ad::grad(m, func, wrt).unwrap();
+    check(&gm, &gf, inputs, &format!("{what}: grad"));
+    let opt = adjit::opt::optimize(&gm, &gf).unwrap();
+    check(&opt, &gf, inputs, &format!("{what}: grad, optimised"));
+    let (jm, jf) = adjit::ad::jvp(m, func, wrt).unwrap();
+    let mut tangents = inputs.to_vec();
+    for (i, &w) in wrt.iter().enumerate() {
+        tangents.push(tensor(&inputs[w].ty(), 900 + i as u64, Values::Tame));
+    }
+    check(&jm, &jf, &tangents, &format!("{what}: jvp"));
+}
+
+const NESTED_LOSS: &str = r#"
+func @inner(%c: f64[4], %h: f64[4], %x: f64[4]) -> f64[4] {
+  %t: f64[4] = mul %c, %h
+  %u: f64[4] = add %t, %x
+  %h2: f64[4] = sin %u
+  return %h2
+}
+
+func @outer(%c: f64[4], %h: f64[4], %xs: f64[3, 4]) -> (f64[4], f64) {
+  %h2: f64[4] = scan @inner, length=3, consts=(%c), carry=(%h), xs=(%xs)POLICY
+  %s: f64 = reduce_sum %h2, axes=[0]
+  return %h2, %s
+}
+
+func @loss(%c: f64[4], %h0: f64[4], %xss: f64[5, 3, 4]) -> f64 {
+  %h: f64[4], %ss: f64[5] = scan @outer, length=5, consts=(%c), carry=(%h0), xs=(%xss), reversePOLICY
+  %q: f64[5] = mul %ss, %ss
+  %l: f64 = reduce_sum %q, axes=[0]
+  %hh: f64 = reduce_sum %h, axes=[0]
+  %r: f64 = add %l, %hh
+  return %r
+}
+"#;
+
+#[test]
+fn derivatives_of_nested_scans_match_the_interpreter() {
+    let inputs = [f64s(&[4], 61), f64s(&[4], 62), f64s(&[5, 3, 4], 63)];
+    for policy in ["", ", checkpoint=every(2)", ", checkpoint=binomial(1)"] {
+        let m = module(&NESTED_LOSS.replace("POLICY", policy));
+        derivative_checks(&m, "loss", &[0, 1, 2], &inputs, &format!("nested{policy}"));
+    }
+}
+
+#[test]
+fn derivatives_of_spring_match_the_interpreter() {
+    // jvp (a scan of the step's jvp) and grad, on a shorter run.
+    let (_, args) = common::spring_inputs(9);
+    let m = spring_with(", checkpoint=every(7)");
+    let m = module(&adjit::ir::text::print_module(&m).replace("length=1000", "length=50"));
+    derivative_checks(&m, "spring", &[0, 1], &args, "spring T=50");
+}
