@@ -29,6 +29,10 @@
 //! - `while` VJP: the same, with the trip count the `while` returned as the
 //!   dynamic `trips` operand and `max_trips` as the length.
 //!
+//! A `while`'s trip count is an integer, piecewise constant in the inputs:
+//! its derivative is zero, so both modes differentiate the steps that ran
+//! (the derivative of the piece the inputs lie in).
+//!
 //! Activity is closed over the steps: a carry is active if its initial
 //! value is, or if some step makes it depend on an active value (a least
 //! fixed point, at most one round per carry). Only active carries get
