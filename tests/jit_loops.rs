@@ -605,3 +605,39 @@ fn derivatives_of_spring_match_the_interpreter() {
     let m = module(&adjit::ir::text::print_module(&m).replace("length=1000", "length=50"));
     derivative_checks(&m, "spring", &[0, 1], &args, "spring T=50");
 }
+
+#[test]
+fn oversized_loop_workspaces_are_errors() {
+    // Storing every state of up to 2^60 steps cannot fit: a compile error,
+    // not a crash (the bound is the maximum trip count, known at compile
+    // time). With binomial(4) the same loop needs four snapshots.
+    let src = r#"
+func @step(%a: f64, %c: f64) -> f64 {
+  %c2: f64 = mul %a, %c
+  return %c2
+}
+
+func @back(%a: f64, %g: f64, %c: f64) -> f64 {
+  %g2: f64 = mul %g, %a
+  return %g2
+}
+
+func @f(%a: f64, %c0: f64, %g: f64, %n: i64) -> f64 {
+  %c0_bar: f64 = scan_adjoint @step, @back, length=1152921504606846976, consts=(%a), carry=(%c0), xs=(), adjoint_carry=(%g), adjoint_xs=(), trips=%nPOLICY
+  return %c0_bar
+}
+"#;
+    let m = module(&src.replace("POLICY", ""));
+    match jit::compile(&m, "f") {
+        Err(jit::CompileError::TooLarge { .. }) => {}
+        other => panic!("expected TooLarge, got {:?}", other.err()),
+    }
+    let m = module(&src.replace("POLICY", ", checkpoint=binomial(4)"));
+    let inputs = [
+        Tensor::from_f64(0.5),
+        Tensor::from_f64(3.0),
+        Tensor::from_f64(2.0),
+        Tensor::i64(&[], vec![37]).unwrap(),
+    ];
+    check(&m, "f", &inputs, "binomial(4), 37 of up to 2^60 steps");
+}

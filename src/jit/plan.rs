@@ -668,7 +668,18 @@ pub(crate) fn plan(
         busy.push(std::cmp::Reverse((lu, s)));
         slot.insert(v, base + 8 * s);
     }
-    let workspace_size = if next > 0 { base + 8 * next } else { size };
+    let workspace_size = if next > 0 {
+        next.checked_mul(8)
+            .and_then(|b| b.checked_add(base))
+            .ok_or_else(too_large)?
+    } else {
+        size
+    };
+    // The bound every value's size obeys (see `flat`): loops' snapshots and
+    // stacks add up to more than any one value.
+    if workspace_size > isize::MAX as usize / 4 {
+        return Err(too_large());
+    }
     Ok(Plan {
         steps,
         storage,
