@@ -9,7 +9,9 @@
 //!   trajectory) and the interpreter as baselines.
 //! - `scan_step`: the per-step cost of a loop whose body does almost
 //!   nothing (one scalar add), T = 10⁵: the overhead of a native loop step
-//!   (pointer tables, the call of the compiled body).
+//!   (pointer tables, the call of the compiled body); and of the reverse
+//!   sweep of that loop under store-all (a forward and a reverse step per
+//!   trip, run by the checkpointing driver).
 //! - `compile`: AD + optimisation + compilation of the spring gradient at
 //!   T = 10 and T = 10⁵ (they should be equal).
 //!
@@ -176,6 +178,40 @@ func @f(%d: f64, %x0: f64) -> f64 {{
     let mut out = [0.0];
     let mut group = c.benchmark_group("scan_step");
     group.bench_function(BenchmarkId::new("jit_scalar_add", T), |b| {
+        b.iter(|| {
+            f.call_into(
+                &[ArgRef::F64(&[1.0]), ArgRef::F64(black_box(&[0.0]))],
+                &mut [ArgMut::F64(&mut out)],
+                &mut ws,
+            )
+            .unwrap();
+            out[0]
+        })
+    });
+    // The reverse sweep of the same loop under store-all: one forward step
+    // (advance) and one reverse step per trip, through the runtime driver.
+    let src = format!(
+        r#"
+func @inc(%d: f64, %x: f64) -> f64 {{
+  %y: f64 = add %x, %d
+  return %y
+}}
+
+func @back(%d: f64, %g: f64, %x: f64) -> f64 {{
+  %h: f64 = add %g, %x
+  return %h
+}}
+
+func @f(%d: f64, %x0: f64) -> f64 {{
+  %g: f64 = scan_adjoint @inc, @back, length={T}, consts=(%d), carry=(%x0), xs=(), adjoint_carry=(%x0), adjoint_xs=()
+  return %g
+}}
+"#
+    );
+    let m = parse_module(&src).expect("parses").0;
+    let f = jit::compile_with(&m, "f", &opts()).expect("compiles");
+    let mut ws = f.workspace();
+    group.bench_function(BenchmarkId::new("jit_adjoint_scalar_add", T), |b| {
         b.iter(|| {
             f.call_into(
                 &[ArgRef::F64(&[1.0]), ArgRef::F64(black_box(&[0.0]))],
