@@ -641,3 +641,27 @@ func @f(%a: f64, %c0: f64, %g: f64, %n: i64) -> f64 {
     ];
     check(&m, "f", &inputs, "binomial(4), 37 of up to 2^60 steps");
 }
+
+#[test]
+fn one_compiled_gradient_many_threads() {
+    // Loops keep all their state (carries, snapshots, the schedule) in the
+    // caller's workspace: threads with their own workspaces agree bitwise.
+    let (_, args) = common::spring_inputs(4);
+    let types: Vec<Type> = args.iter().map(|t| t.ty()).collect();
+    let (gm, gf) = spring_gradient(&spring_with(", checkpoint=binomial(5)"));
+    let c = jit::compile_for(&gm, &gf, &types).unwrap();
+    let refs: Vec<&Tensor> = args.iter().collect();
+    let want = c.call(&refs).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..5 {
+                    let got = c.call(&refs).unwrap();
+                    for (g, w) in got.iter().zip(&want) {
+                        assert_close(g, w, &Tol::Exact, "threaded spring gradient");
+                    }
+                }
+            });
+        }
+    });
+}
