@@ -665,3 +665,44 @@ fn one_compiled_gradient_many_threads() {
         }
     });
 }
+
+const MIXED: &str = r#"
+func @step(%a: f32[5], %i: i64, %b: bool, %h: f32[5], %x: f32[5]) -> (i64, bool, f32[5], i64, bool) {
+  %one: i64 = const 1
+  %i2: i64 = add %i, %one
+  %nb: bool = not %b
+  %m: f32[5] = mul %a, %h
+  %h2: f32[5] = add %m, %x
+  %s: f32 = reduce_sum %h2, axes=[0]
+  %z: f32 = const 0.0
+  %pos: bool = gt %s, %z
+  return %i2, %nb, %h2, %i2, %pos
+}
+
+func @run(%a: f32[5], %h0: f32[5], %xs: f32[6, 5], %b0: bool) -> (i64, bool, f32[5], i64[6], bool[6]) {
+  %i0: i64 = const 0
+  %i: i64, %b: bool, %h: f32[5], %is: i64[6], %ps: bool[6] = scan @step, length=6, consts=(%a), carry=(%i0, %b0, %h0), xs=(%xs), reverse
+  return %i, %b, %h, %is, %ps
+}
+"#;
+
+#[test]
+fn scans_of_every_element_type() {
+    let m = module(MIXED);
+    let f32s = |shape: &[usize], seed| {
+        tensor(
+            &Type::new(adjit::ir::Elem::F32, adjit::ir::Shape::known(shape)),
+            seed,
+            Values::Tame,
+        )
+    };
+    for b in [false, true] {
+        let inputs = [
+            f32s(&[5], 71),
+            f32s(&[5], 72),
+            f32s(&[6, 5], 73),
+            Tensor::bool(&[], vec![b]).unwrap(),
+        ];
+        check(&m, "run", &inputs, &format!("mixed elements, b0={b}"));
+    }
+}
