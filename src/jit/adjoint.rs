@@ -16,7 +16,9 @@
 //!   carry. Record `i < bound` holds snapshot slot `i`; an advance writes
 //!   its states alternately into the record of the next free slot and the
 //!   last record, ending in the former, so the `Snapshot` that usually
-//!   follows costs no copy;
+//!   follows costs no copy. When every state fits (always under `all`),
+//!   the schedule is known to keep them all and is run directly: state
+//!   `s ≥ 1` in record `s − 1`, no bookkeeping, no copy;
 //! - two records of the reverse carry (double-buffered, copied into the
 //!   result once at the end);
 //! - one row per per-step output nobody reads (the body's, and dead ones);
@@ -450,79 +452,112 @@ unsafe fn run(
     // SAFETY: the stack holds `slots + 1` entries.
     let stack =
         unsafe { std::slice::from_raw_parts_mut(table(d.stack).cast::<usize>(), d.slots + 1) };
-    let mut sched = Sched::new(n, d.policy, &mut stack[..d.slots]);
-    let spare = d.slots + 1;
-    let mut current = Loc::Init;
+    // One forward step `s` from state `from` into `to`.
+    let advance = |s: usize, from: Loc, to: Loc| {
+        let t = index(s);
+        for c in 0..nk {
+            set(body_in, nc + c, state(from, c));
+            set(body_out, c, state(to, c));
+        }
+        for j in 0..nx {
+            set(body_in, nc + nk + j, row(xs, &d.xs, j, t));
+        }
+        // SAFETY: the tables, buffers and workspace follow the body's ABI;
+        // outputs never alias its inputs.
+        unsafe { body(body_in.cast_const().cast(), body_out.cast_const(), cws) };
+    };
+    // The reverse step `step` from the forward state at `from`; `acur` is
+    // the reverse record holding the reverse carry (`None`: the initial one).
+    let reverse = |step: usize, from: Loc, acur: &mut Option<usize>| {
+        let t = index(step);
+        let next = acur.map_or(0, |i| 1 - i);
+        for (c, &first) in ainit.iter().enumerate() {
+            let a = match *acur {
+                Some(i) => arecord(i, c),
+                None => first,
+            };
+            set(adj_in, nc + c, a);
+            set(adj_out, c, arecord(next, c));
+        }
+        for c in 0..nk {
+            set(adj_in, nc + na + c, state(from, c));
+        }
+        for j in 0..nx {
+            set(adj_in, nc + na + nk + j, row(xs, &d.xs, j, t));
+        }
+        for j in 0..d.axs.len() {
+            set(adj_in, nc + na + nk + nx + j, row(axs, &d.axs, j, t));
+        }
+        for (j, &r) in results[na..].iter().enumerate() {
+            let p = if r.is_null() {
+                at(d.ays_rows[j])
+            } else {
+                row(&results[na..], &d.ays, j, t)
+            };
+            set(adj_out, na + j, p);
+        }
+        // SAFETY: as for the body.
+        unsafe { adjoint(adj_in.cast_const().cast(), adj_out.cast_const(), cws) };
+        *acur = Some(next);
+    };
     let mut acur: Option<usize> = None;
-    while let Some(action) = sched.next_action() {
-        match action {
-            Action::Snapshot { slot, .. } => {
-                if current != Loc::Record(slot) {
-                    for (c, &bytes) in d.carry.iter().enumerate() {
-                        // SAFETY: distinct records (or the initial value)
-                        // of `bytes` bytes.
-                        unsafe {
-                            std::ptr::copy_nonoverlapping(state(current, c), record(slot, c), bytes)
+    if n <= d.slots + 1 {
+        // Every state fits (always so under `all`): the schedule would keep
+        // them all, so run it directly, state `s ≥ 1` in record `s − 1`.
+        // The same body calls on the same states: the same results.
+        let at_position = |s: usize| {
+            if s == 0 {
+                Loc::Init
+            } else {
+                Loc::Record(s - 1)
+            }
+        };
+        for s in 0..n.saturating_sub(1) {
+            advance(s, at_position(s), at_position(s + 1));
+        }
+        for s in (0..n).rev() {
+            reverse(s, at_position(s), &mut acur);
+        }
+    } else {
+        let mut sched = Sched::new(n, d.policy, &mut stack[..d.slots]);
+        let spare = d.slots + 1;
+        let mut current = Loc::Init;
+        while let Some(action) = sched.next_action() {
+            match action {
+                Action::Snapshot { slot, .. } => {
+                    if current != Loc::Record(slot) {
+                        for (c, &bytes) in d.carry.iter().enumerate() {
+                            // SAFETY: distinct records (or the initial
+                            // value) of `bytes` bytes.
+                            unsafe {
+                                std::ptr::copy_nonoverlapping(
+                                    state(current, c),
+                                    record(slot, c),
+                                    bytes,
+                                )
+                            };
+                        }
+                    }
+                    current = Loc::Record(slot);
+                }
+                Action::Restore { slot, .. } => current = Loc::Record(slot),
+                Action::Advance { from, steps } => {
+                    // States go alternately to the next free slot's record
+                    // (`held()` slots are in use) and the spare one, the last
+                    // into the former: the usual next action snapshots it
+                    // there.
+                    let free = sched.held();
+                    for k in 0..steps {
+                        let out = if (steps - 1 - k).is_multiple_of(2) {
+                            Loc::Record(free)
+                        } else {
+                            Loc::Record(spare)
                         };
+                        advance(from + k, current, out);
+                        current = out;
                     }
                 }
-                current = Loc::Record(slot);
-            }
-            Action::Restore { slot, .. } => current = Loc::Record(slot),
-            Action::Advance { from, steps } => {
-                // The next free slot's record: `held()` slots are in use.
-                let free = sched.held();
-                for k in 0..steps {
-                    let t = index(from + k);
-                    let out = if (steps - 1 - k).is_multiple_of(2) {
-                        Loc::Record(free)
-                    } else {
-                        Loc::Record(spare)
-                    };
-                    for c in 0..nk {
-                        set(body_in, nc + c, state(current, c));
-                        set(body_out, c, state(out, c));
-                    }
-                    for j in 0..nx {
-                        set(body_in, nc + nk + j, row(xs, &d.xs, j, t));
-                    }
-                    // SAFETY: the tables, buffers and workspace follow the
-                    // body's ABI; outputs never alias its inputs.
-                    unsafe { body(body_in.cast_const().cast(), body_out.cast_const(), cws) };
-                    current = out;
-                }
-            }
-            Action::Reverse { step } => {
-                let t = index(step);
-                let next = acur.map_or(0, |i| 1 - i);
-                for (c, &first) in ainit.iter().enumerate() {
-                    let a = match acur {
-                        Some(i) => arecord(i, c),
-                        None => first,
-                    };
-                    set(adj_in, nc + c, a);
-                    set(adj_out, c, arecord(next, c));
-                }
-                for c in 0..nk {
-                    set(adj_in, nc + na + c, state(current, c));
-                }
-                for j in 0..nx {
-                    set(adj_in, nc + na + nk + j, row(xs, &d.xs, j, t));
-                }
-                for j in 0..d.axs.len() {
-                    set(adj_in, nc + na + nk + nx + j, row(axs, &d.axs, j, t));
-                }
-                for (j, &r) in results[na..].iter().enumerate() {
-                    let p = if r.is_null() {
-                        at(d.ays_rows[j])
-                    } else {
-                        row(&results[na..], &d.ays, j, t)
-                    };
-                    set(adj_out, na + j, p);
-                }
-                // SAFETY: as for the body.
-                unsafe { adjoint(adj_in.cast_const().cast(), adj_out.cast_const(), cws) };
-                acur = Some(next);
+                Action::Reverse { step } => reverse(step, current, &mut acur),
             }
         }
     }
