@@ -25,7 +25,10 @@
 //! reads, and the callees' own workspace. Its size is fixed here, from the
 //! result types and the callees' workspace sizes, whatever the trip count.
 //! Rank-0 operands and results of loops live in 8-byte slots (as scalars
-//! crossing functions do), so they can be passed by pointer.
+//! crossing functions do), so they can be passed by pointer. A
+//! `scan_adjoint` is a loop step too, whose scratch region is laid out by
+//! its descriptor ([`super::adjoint`]): snapshots sized from the policy and
+//! the maximum trip count.
 //!
 //! ## Splitting
 //! Steps are grouped into *chunks* of about `max_function_insts` estimated
@@ -72,7 +75,7 @@ pub(crate) enum Step {
     Gemm(Box<GemmStep>),
     /// Stores a rank-0 value to output `output`.
     OutputScalar { value: Vid, output: usize },
-    /// A `scan` or `while` calling compiled functions.
+    /// A `scan`, `while` or `scan_adjoint` calling compiled functions.
     Loop(Box<LoopStep>),
 }
 
@@ -104,8 +107,9 @@ pub(crate) struct LoopLayout {
     pub cond_table: usize,
     /// The condition's bool result.
     pub cond_out: usize,
-    /// Per carry: the buffers written by even and odd steps counted from
-    /// the last (`None`: the result's own storage).
+    /// Per carry: the two buffers steps write alternately (`None`: the
+    /// result's own storage), the first by the last step of a `scan` and by
+    /// the first step of a `while`.
     pub carry_bufs: Vec<[Option<usize>; 2]>,
     /// Per stacked output: a one-row buffer when the result is dead.
     pub ys_row: Vec<Option<usize>>,
@@ -126,7 +130,8 @@ pub(crate) struct Callee {
     pub outputs: Vec<usize>,
 }
 
-/// The function names a loop op calls: body, then condition.
+/// The function names a loop op calls: body, then condition (`while`) or
+/// adjoint (`scan_adjoint`).
 pub(crate) fn loop_callees(op: &Op) -> Option<(&str, Option<&str>)> {
     match op {
         Op::Scan { body, .. } => Some((&**body, None)),
