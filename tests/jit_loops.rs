@@ -706,3 +706,22 @@ fn scans_of_every_element_type() {
         check(&m, "run", &inputs, &format!("mixed elements, b0={b}"));
     }
 }
+
+#[test]
+fn store_all_reverse_sweeps_reuse_the_forward_states() {
+    // The spring gradient runs the scan forward for the loss, then reverses
+    // it: under `all` the states the forward scan computes are kept for the
+    // reverse sweep (not recomputed); under binomial they are recomputed.
+    let (_, args) = common::spring_inputs(2);
+    let types: Vec<Type> = args.iter().map(|t| t.ty()).collect();
+    let shared = |policy: &str| {
+        let (gm, gf) = spring_gradient(&spring_with(policy));
+        jit::compile_for(&gm, &gf, &types)
+            .unwrap()
+            .stats()
+            .shared_sweeps
+    };
+    assert_eq!(shared(""), 1);
+    assert_eq!(shared(", checkpoint=every(1)"), 1);
+    assert_eq!(shared(", checkpoint=binomial(32)"), 0);
+}

@@ -197,6 +197,10 @@ pub(crate) struct AdjointDesc {
     pub reverse: bool,
     pub policy: Checkpoint,
     pub trips: bool,
+    /// The states are in their records before the call (written there by
+    /// the forward `scan` computing the same recurrence, see
+    /// [`super::plan`]): the store-all sweep only reverses.
+    pub precomputed: bool,
     pub n_consts: usize,
     /// Bytes of each forward carry.
     pub carry: Vec<usize>,
@@ -307,6 +311,7 @@ impl AdjointDesc {
             reverse: s.reverse,
             policy: s.policy,
             trips: s.trips,
+            precomputed: false,
             n_consts: nc,
             carry: s.carry,
             xs: s.xs,
@@ -512,8 +517,10 @@ unsafe fn run(
                 Loc::Record(s - 1)
             }
         };
-        for s in 0..n.saturating_sub(1) {
-            advance(s, at_position(s), at_position(s + 1));
+        if !d.precomputed {
+            for s in 0..n.saturating_sub(1) {
+                advance(s, at_position(s), at_position(s + 1));
+            }
         }
         for s in (0..n).rev() {
             reverse(s, at_position(s), &mut acur);

@@ -884,6 +884,9 @@ impl<'p> Emit<'_, '_, 'p> {
         }
         let parity = ((length - 1) % 2) as usize;
         let vars = self.carry_vars(&inits, &bufs, parity);
+        // States kept for a later reverse sweep: state `s + 1` goes to
+        // record `s`, the last one to the result.
+        let records = l.record_into.as_ref().map(|r| (self.ws_ptr(r.base), r));
         self.counted_loop(0, length as i64, |em, s| {
             let t = if reverse {
                 let m = em.fb.ins().ineg(s);
@@ -891,8 +894,26 @@ impl<'p> Emit<'_, '_, 'p> {
             } else {
                 s
             };
-            em.store_carries(&vars, 0, in_tab, n_consts);
-            em.store_carries(&vars, 1, out_tab, 0);
+            if let Some((base, r)) = records {
+                let first = em.fb.ins().icmp_imm_s(IntCC::Equal, s, 0);
+                let last = em.fb.ins().icmp_imm_s(IntCC::Equal, s, length as i64 - 1);
+                let off = em.fb.ins().imul_imm_s(s, r.record as i64);
+                let out = em.fb.ins().iadd(base, off);
+                let prev = em.fb.ins().iadd_imm_s(out, -(r.record as i64));
+                for (c, &o) in r.offsets.iter().enumerate() {
+                    let rec_out = em.fb.ins().iadd_imm_s(out, o as i64);
+                    let rec_in = em.fb.ins().iadd_imm_s(prev, o as i64);
+                    let i = em.fb.ins().select(first, inits[c], rec_in);
+                    let w = em.fb.ins().select(last, bufs[c][0], rec_out);
+                    em.fb
+                        .ins()
+                        .store(flags, i, in_tab, ((n_consts + c) * 8) as i32);
+                    em.fb.ins().store(flags, w, out_tab, (c * 8) as i32);
+                }
+            } else {
+                em.store_carries(&vars, 0, in_tab, n_consts);
+                em.store_carries(&vars, 1, out_tab, 0);
+            }
             for (j, &(base, row)) in xs.iter().enumerate() {
                 let off = em.fb.ins().imul_imm_s(t, row);
                 let p = em.fb.ins().iadd(base, off);

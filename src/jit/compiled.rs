@@ -84,6 +84,10 @@ pub struct CompileStats {
     /// Loop bodies and conditions compiled as functions of their own (each
     /// once, however many loops call it; nested ones included).
     pub loop_bodies: usize,
+    /// Store-all reverse sweeps (`scan_adjoint`) of the compiled function
+    /// that read the states a forward `scan` of the same recurrence wrote,
+    /// instead of running the recurrence again.
+    pub shared_sweeps: usize,
     /// Materialised intermediate tensors (each needs a workspace slot;
     /// slots of values not live at the same time share memory).
     pub workspace_buffers: usize,

@@ -65,6 +65,10 @@
 //! ([`adjoint`]) is Rust code that carries out the checkpoint schedule,
 //! calling the compiled body and adjoint. Its snapshots are sized from the
 //! policy and the maximum trip count, so its workspace is fixed as well.
+//! Reverse mode runs a loop forward (for its value) and then reverses it;
+//! when the reverse sweep keeps every state, the forward `scan` writes its
+//! states straight into the sweep's records and the sweep only reverses
+//! (same body calls on the same states: the same bits).
 
 mod adjoint;
 mod codegen;
@@ -296,7 +300,10 @@ fn stats_of(plan: &plan::Plan) -> CompileStats {
             plan::Step::Scalar(_) => stats.scalar_ops += 1,
             plan::Step::Gemm(_) => stats.gemm_calls += 1,
             plan::Step::OutputScalar { .. } => {}
-            plan::Step::Loop(_) => stats.loops += 1,
+            plan::Step::Loop(l) => {
+                stats.loops += 1;
+                stats.shared_sweeps += usize::from(l.record_into.is_some());
+            }
             plan::Step::Kernel(k) => stats.kernels.push(KernelStats {
                 space: k.space.clone(),
                 roots: k

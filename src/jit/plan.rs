@@ -94,6 +94,19 @@ pub(crate) struct LoopStep {
     /// A `scan_adjoint`'s descriptor (its scratch layout is the
     /// descriptor's; `layout` then only gives the size).
     pub adjoint: Option<Box<AdjointDesc>>,
+    /// A `scan` whose states a later store-all `scan_adjoint` reverses:
+    /// where it writes them.
+    pub record_into: Option<RecordInto>,
+}
+
+/// Where a forward `scan` writes the states of a later `scan_adjoint` of
+/// the same recurrence: state `s + 1` (`s + 1 < length`) of carry `c` at
+/// `base + s·record + offsets[c]` in the workspace.
+#[derive(Clone, Debug)]
+pub(crate) struct RecordInto {
+    pub base: usize,
+    pub record: usize,
+    pub offsets: Vec<usize>,
 }
 
 /// Offsets (bytes, relative to the scratch region) of a loop's scratch.
@@ -177,6 +190,7 @@ pub(crate) fn build_steps(
                     scratch: 0,
                     layout: LoopLayout::default(),
                     adjoint: None,
+                    record_into: None,
                 })));
             }
             continue;
@@ -513,9 +527,24 @@ pub(crate) fn plan(
         def_step[p as usize] = Some(0);
     }
 
+    // A store-all reverse sweep of a recurrence a `scan` already runs
+    // forward reads its states from that scan, which writes them into the
+    // sweep's records: the sweep's scratch is live from the scan on.
+    let pairs = shared_sweeps(flat, &steps);
+    let mut scratch_def: HashMap<usize, usize> = HashMap::new();
+    for &(si, ai) in &pairs {
+        scratch_def.insert(ai, si);
+        if let Step::Loop(a) = &mut steps[ai]
+            && let Some(d) = &mut a.adjoint
+        {
+            d.precomputed = true;
+        }
+    }
+
     // Workspace buffers and loop scratch regions, first-fit by offset among
-    // live ones. A scratch region is live during its step only; it is keyed
-    // by a pseudo value past the last real one (for the stability analysis).
+    // live ones. A scratch region is live during its step only (or from a
+    // shared forward sweep on); it is keyed by a pseudo value past the last
+    // real one (for the stability analysis).
     let mut order: Vec<(usize, Vid)> = Vec::new();
     for v in 0..n {
         if fusion.class[v] == Class::Buffer
@@ -527,7 +556,8 @@ pub(crate) fn plan(
     }
     for (si, s) in steps.iter().enumerate() {
         if let Step::Loop(_) = s {
-            order.push((si, (n + si) as Vid));
+            let def = scratch_def.get(&si).copied().unwrap_or(si);
+            order.push((def, (n + si) as Vid));
         }
     }
     order.sort_unstable();
@@ -546,7 +576,7 @@ pub(crate) fn plan(
             (raw, last_use[v as usize].max(d))
         } else {
             match &steps[v as usize - n] {
-                Step::Loop(l) => (l.layout.size, d),
+                Step::Loop(l) => (l.layout.size, v as usize - n),
                 _ => return Err(internal_plan("scratch of a non-loop step")),
             }
         };
@@ -568,6 +598,20 @@ pub(crate) fn plan(
             l.scratch = off;
         }
         size = size.max(off.checked_add(bytes).ok_or_else(too_large)?);
+    }
+
+    for &(si, ai) in &pairs {
+        let into = match &steps[ai] {
+            Step::Loop(a) => a.adjoint.as_ref().map(|d| RecordInto {
+                base: a.scratch + d.records,
+                record: d.record,
+                offsets: d.carry_off.clone(),
+            }),
+            _ => None,
+        };
+        if let Step::Loop(s) = &mut steps[si] {
+            s.record_into = into;
+        }
     }
 
     // Chunks.
@@ -706,6 +750,57 @@ fn aligned_size(flat: &Flat, v: Vid) -> Option<usize> {
     let val = flat.val(v);
     let raw = val.len.checked_mul(val.elem.byte_size())?;
     Some((raw.checked_add(ALIGN - 1)? / ALIGN * ALIGN).max(ALIGN))
+}
+
+/// Pairs `(scan step, scan_adjoint step)` where the reverse sweep keeps
+/// every state and reverses, from the start, the recurrence the earlier
+/// scan runs: same body, length, direction, consts, initial carry and
+/// scanned inputs (the same values), no dynamic trip count. Each step is
+/// in at most one pair.
+fn shared_sweeps(flat: &Flat, steps: &[Step]) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    let mut taken = vec![false; steps.len()];
+    for (ai, a) in steps.iter().enumerate() {
+        let Step::Loop(a) = a else { continue };
+        let Some(desc) = &a.adjoint else { continue };
+        let Op::ScanAdjoint {
+            body,
+            length,
+            reverse,
+            n_consts,
+            n_carry,
+            n_xs,
+            trips: false,
+            ..
+        } = &flat.nodes[a.node].op
+        else {
+            continue;
+        };
+        if desc.length == 0 || desc.slots.saturating_add(1) < desc.length {
+            continue;
+        }
+        let forward = &flat.nodes[a.node].args[..n_consts + n_carry + n_xs];
+        let found = steps[..ai].iter().enumerate().find(|(si, s)| {
+            let Step::Loop(s) = s else { return false };
+            let node = &flat.nodes[s.node];
+            !taken[*si]
+                && s.adjoint.is_none()
+                && node.args == forward
+                && matches!(&node.op, Op::Scan {
+                    body: b,
+                    length: l,
+                    reverse: r,
+                    n_consts: c,
+                    n_carry: k,
+                    ..
+                } if b == body && l == length && r == reverse && c == n_consts && k == n_carry)
+        });
+        if let Some((si, _)) = found {
+            taken[si] = true;
+            pairs.push((si, ai));
+        }
+    }
+    pairs
 }
 
 /// The descriptor of a `scan_adjoint` node (`None` on overflow).
