@@ -724,4 +724,11 @@ fn store_all_reverse_sweeps_reuse_the_forward_states() {
     assert_eq!(shared(""), 1);
     assert_eq!(shared(", checkpoint=every(1)"), 1);
     assert_eq!(shared(", checkpoint=binomial(32)"), 0);
+    // A reverse scan with scanned inputs and stacked outputs shares too (the
+    // results are checked against the interpreter in
+    // `derivatives_of_nested_scans_match_the_interpreter`).
+    let m = module(&NESTED_LOSS.replace("POLICY", ""));
+    let (gm, gf) = adjit::ad::grad(&m, "loss", &[0, 1, 2]).unwrap();
+    let c = jit::compile(&gm, &gf).unwrap();
+    assert_eq!(c.stats().shared_sweeps, 1);
 }
