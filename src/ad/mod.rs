@@ -54,10 +54,10 @@
 //! `scan` and `while` are differentiated in both modes (see
 //! [`rules::control`]): forward mode runs a loop over values and tangents,
 //! reverse mode ends with a `scan_adjoint` that recomputes the loop's states
-//! as its checkpointing policy says. `scan_adjoint` itself has no
-//! derivative rules, and loops cannot be batched: those report
-//! [`AdError::Unsupported`] when a derivative flows through them. Loops
-//! that do not depend on the differentiated parameters are copied.
+//! as its checkpointing policy says; all three loop ops can be batched.
+//! `scan_adjoint` itself has no derivative rules, so `hvp` through a loop
+//! reports [`AdError::Unsupported`]. Loops that do not depend on the
+//! differentiated parameters are copied.
 //!
 //! ```
 //! use adjit::ad;

@@ -1,4 +1,5 @@
-//! Rules of the ops that run other functions: `call`, `scan`, `while`.
+//! Rules of the ops that run other functions: `call`, `scan`, `while`,
+//! `scan_adjoint`.
 //!
 //! `call` is differentiated by deriving the callee into a new function of
 //! the module (memoized per callee and per set of active operands and
@@ -40,18 +41,26 @@
 //! steps in the adjoint carry, so the reverse sweep holds no per-step
 //! const cotangents; a const's sum starts from a literal 0.
 //!
+//! Batching runs the loop over the batched step (`@body_vmap`), with every
+//! carry batched and the batch axis of stacked operands and results moved
+//! behind the step axis. A batched `while` lets each lane run its own trip
+//! count: it loops while some lane's condition holds, and lanes whose
+//! condition fails keep their state (`@body_vmap_step`, `@cond_vmap_cond`);
+//! a `scan_adjoint` with a batched trip count likewise masks the steps of
+//! each lane beyond its count (`@body_vmap_lanes`). So `jacobian` and
+//! `vmap` work through `scan`, `while` and their gradients.
+//!
 //! Not supported ([`AdError::Unsupported`]): derivatives of `scan_adjoint`
-//! itself (so second derivatives through a loop's reverse mode, such as
-//! `hvp` of a function with a loop; `jvp` of `jvp` works), and batching of
-//! all three loop ops.
+//! itself, so second derivatives through a loop's reverse mode (`hvp` of a
+//! function with a loop); `jvp` of `jvp` works.
 
 use super::super::AdError;
-use super::super::batch::VmapSpec;
+use super::super::batch::{VmapSpec, batched_type, to_batched};
 use super::super::emit::{Ctx, Emitter};
 use super::super::forward::JvpSpec;
 use super::super::reverse::{Seed, VjpSpec};
 use super::{BatchOut, JvpOut};
-use adjit_ir::{Checkpoint, Dim, Function, Op, Value};
+use adjit_ir::{Checkpoint, CmpOp, Dim, Elem, Function, Op, ReduceOp, Shape, Type, Value};
 use std::sync::Arc;
 
 /// JVP of `call @func(x...)`.
@@ -148,20 +157,7 @@ pub(crate) fn call_batch(
     // serves every caller and size.
     let _ = size;
     let callee = cx.ctx.source(func)?;
-    let taken: Vec<_> = callee
-        .values()
-        .flat_map(|v| callee.ty(v).shape.vars())
-        .collect();
-    let var = (0..)
-        .map(|i| {
-            if i == 0 {
-                "b".to_string()
-            } else {
-                format!("b{i}")
-            }
-        })
-        .find(|name| !taken.iter().any(|t| &**t == name.as_str()))
-        .unwrap_or_default();
+    let var = fresh_batch_var(&callee);
     let spec = VmapSpec {
         batched: xb.to_vec(),
         size: Dim::var(&var),
@@ -171,6 +167,23 @@ pub(crate) fn call_batch(
     let d = cx.ctx.vmap(func, &spec)?;
     let y = cx.call(&d.name, x)?;
     Ok((y, d.present))
+}
+
+/// A name for a batch size variable that `f` does not use: a derived
+/// function binds it through its batched parameters, so one batched
+/// function serves every caller and size.
+fn fresh_batch_var(f: &Function) -> String {
+    let taken: Vec<_> = f.values().flat_map(|v| f.ty(v).shape.vars()).collect();
+    (0..)
+        .map(|i| {
+            if i == 0 {
+                "b".to_string()
+            } else {
+                format!("b{i}")
+            }
+        })
+        .find(|name| !taken.iter().any(|t| &**t == name.as_str()))
+        .unwrap_or_default()
 }
 
 fn unsupported<T>(op: &'static str, transform: &'static str) -> Result<T, AdError> {
@@ -695,14 +708,207 @@ pub(crate) fn while_vjp(
     loop_vjp(cx, &lp, x, state_bar, needs, Some(trips))
 }
 
-/// Batching of `scan`: not supported yet.
-pub(crate) fn scan_batch() -> Result<BatchOut, AdError> {
-    unsupported("scan", "vmap")
+/// Swaps the two leading axes (the batch axis and a loop's step axis).
+fn swap_leading(cx: &mut Emitter, v: Value) -> Result<Value, AdError> {
+    let mut perm: Vec<usize> = (0..cx.ty(v).rank()).collect();
+    perm.swap(0, 1);
+    cx.transpose(v, perm)
 }
 
-/// Batching of `while`: not supported yet.
-pub(crate) fn while_batch() -> Result<BatchOut, AdError> {
-    unsupported("while", "vmap")
+/// The batched version of a loop step: `func` with the parameters flagged
+/// in `batched` given the batch axis, every output batched.
+fn batched_step(ctx: &mut Ctx, func: &str, batched: Vec<bool>) -> Result<Arc<str>, AdError> {
+    let f = ctx.source(func)?;
+    let spec = VmapSpec {
+        batched,
+        size: Dim::var(&fresh_batch_var(&f)),
+        broadcast_outputs: true,
+        base: format!("{func}_vmap"),
+    };
+    Ok(Arc::from(ctx.vmap(func, &spec)?.name.as_str()))
+}
+
+/// The operand of a loop in batched form: a carry gets the batch axis if it
+/// lacks it (`carry`), a batched stacked operand has its batch axis moved
+/// behind the step axis (`stacked`), anything else is passed as it is.
+fn loop_operand(
+    cx: &mut Emitter,
+    v: Value,
+    batched: bool,
+    carry: bool,
+    stacked: bool,
+    size: &Dim,
+) -> Result<Value, AdError> {
+    match (batched, carry, stacked) {
+        (false, true, _) => to_batched(cx, v, size),
+        (true, _, true) => swap_leading(cx, v),
+        _ => Ok(v),
+    }
+}
+
+/// Batching of `scan`: a scan of the batched body with every carry batched
+/// (a carry the batch does not reach is broadcast, which keeps the rule
+/// free of a fixed point over the body); batched scanned inputs and the
+/// stacked outputs have their batch axis moved behind the step axis.
+pub(crate) fn scan_batch(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    xb: &[bool],
+    size: &Dim,
+) -> Result<BatchOut, AdError> {
+    let Op::Scan {
+        body,
+        length,
+        reverse,
+        n_consts,
+        n_carry,
+        checkpoint,
+    } = op
+    else {
+        return Err(internal("scan rule applied to another op"));
+    };
+    let [nc, nk, _] = groups(x.len(), *n_consts, *n_carry)?;
+    let is_carry = |i: usize| (nc..nc + nk).contains(&i);
+    let flags: Vec<bool> = (0..x.len()).map(|i| xb[i] || is_carry(i)).collect();
+    let step = batched_step(cx.ctx, body, flags)?;
+    let mut args = Vec::with_capacity(x.len());
+    for (i, &v) in x.iter().enumerate() {
+        args.push(loop_operand(cx, v, xb[i], is_carry(i), i >= nc + nk, size)?);
+    }
+    let res = cx.push(
+        Op::Scan {
+            body: step,
+            length: length.clone(),
+            reverse: *reverse,
+            n_consts: nc,
+            n_carry: nk,
+            checkpoint: *checkpoint,
+        },
+        &args,
+    )?;
+    let mut y = res[..nk].to_vec();
+    for &r in &res[nk..] {
+        y.push(swap_leading(cx, r)?);
+    }
+    let yb = vec![true; y.len()];
+    Ok((y, yb))
+}
+
+/// Builds the condition and body of a batched `while` whose lanes may run
+/// different numbers of trips, over `(consts..., state..., trips)` with
+/// every state batched and `trips: i64[b]` counting each lane's steps:
+/// - condition: some lane's condition holds;
+/// - body: the lanes whose condition holds take a step and count it, the
+///   others keep their state (`select`), so a lane stops for good when its
+///   condition first fails, as it would alone.
+fn masked_while(
+    ctx: &mut Ctx,
+    cond: &str,
+    body: &str,
+    n_consts: usize,
+    xb: &[bool],
+) -> Result<(Arc<str>, Arc<str>), AdError> {
+    let key = format!("while-vmap:{cond:?}:{body:?}:{n_consts}:{xb:?}");
+    let keys = (format!("{key}:cond"), format!("{key}:body"));
+    if let (Some(c), Some(b)) = (ctx.memo(&keys.0), ctx.memo(&keys.1)) {
+        return Ok((Arc::from(c.name.as_str()), Arc::from(b.name.as_str())));
+    }
+    let f = ctx.source(body)?;
+    let flags: Vec<bool> = (0..xb.len()).map(|i| xb[i] || i >= n_consts).collect();
+    let cond_b = batched_step(ctx, cond, flags.clone())?;
+    let body_b = batched_step(ctx, body, flags.clone())?;
+    let lanes = Dim::var(&fresh_batch_var(&f));
+    let mut names = Vec::new();
+    for (with_body, key) in [(false, keys.0), (true, keys.1)] {
+        let mut cx = Emitter::new(ctx);
+        let params: Vec<Value> = f
+            .params()
+            .iter()
+            .zip(&flags)
+            .map(|(&p, &b)| {
+                let ty = f.ty(p);
+                let ty = if b {
+                    batched_type(ty, &lanes)
+                } else {
+                    ty.clone()
+                };
+                cx.param(f.value_name(p), ty)
+            })
+            .collect();
+        let trips = cx.param("trips", Type::new(Elem::I64, Shape(vec![lanes.clone()])));
+        let go = cx.call(&cond_b, &params)?[0];
+        let outs = if with_body {
+            let next = cx.call(&body_b, &params)?;
+            let mut outs = Vec::with_capacity(next.len() + 1);
+            for (&s2, &s) in next.iter().zip(&params[n_consts..]) {
+                let mask = cx.broadcast(go, cx.shape(s), vec![0])?;
+                outs.push(cx.select(mask, s2, s)?);
+            }
+            let step = cx.convert(go, Elem::I64)?;
+            outs.push(cx.add(trips, step)?);
+            outs
+        } else {
+            let count = cx.convert(go, Elem::I64)?;
+            let most = cx.reduce(ReduceOp::Max, count, vec![0])?;
+            let zero = cx.splat(Type::scalar(Elem::I64), 0.0)?;
+            vec![cx.cmp(CmpOp::Gt, most, zero)?]
+        };
+        let g = cx.finish(&outs);
+        let base = if with_body {
+            format!("{body}_vmap_step")
+        } else {
+            format!("{cond}_vmap_cond")
+        };
+        names.push(ctx.add(g, &base, key, Vec::new())?.name);
+    }
+    Ok((Arc::from(names[0].as_str()), Arc::from(names[1].as_str())))
+}
+
+/// Batching of `while`: a `while` over every state batched and a per-lane
+/// trip count (see [`masked_while`]); the loop runs until no lane's
+/// condition holds or `max_trips` steps, and the batched trip count is the
+/// per-lane one. A lane that has stopped still evaluates the body (its
+/// result discarded), so a body that fails at run time on such a state
+/// fails the batch.
+pub(crate) fn while_batch(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    xb: &[bool],
+    size: &Dim,
+) -> Result<BatchOut, AdError> {
+    let Op::While {
+        cond,
+        body,
+        max_trips,
+        n_consts,
+        checkpoint,
+    } = op
+    else {
+        return Err(internal("while rule applied to another op"));
+    };
+    let [nc, _, n_state] = groups(x.len(), *n_consts, 0)?;
+    let (test, step) = masked_while(cx.ctx, cond, body, nc, xb)?;
+    let mut args = x[..nc].to_vec();
+    for (&v, &b) in x[nc..].iter().zip(&xb[nc..]) {
+        args.push(loop_operand(cx, v, b, true, false, size)?);
+    }
+    let zero = cx.splat(Type::new(Elem::I64, Shape(vec![size.clone()])), 0.0)?;
+    args.push(zero);
+    let res = cx.push(
+        Op::While {
+            cond: test,
+            body: step,
+            max_trips: max_trips.clone(),
+            n_consts: nc,
+            checkpoint: *checkpoint,
+        },
+        &args,
+    )?;
+    let y = res[..=n_state].to_vec();
+    let yb = vec![true; y.len()];
+    Ok((y, yb))
 }
 
 /// JVP of `scan_adjoint`: not supported (derivatives of a reverse sweep).
@@ -715,7 +921,272 @@ pub(crate) fn scan_adjoint_vjp() -> Result<Vec<Option<Value>>, AdError> {
     unsupported("scan_adjoint", "vjp")
 }
 
-/// Batching of `scan_adjoint`: not supported yet.
-pub(crate) fn scan_adjoint_batch() -> Result<BatchOut, AdError> {
-    unsupported("scan_adjoint", "vmap")
+/// Batching of `scan_adjoint` with an unbatched trip count: the forward
+/// body is batched (every carry) if any of its operands is, the adjoint
+/// step is batched with every adjoint carry batched, and stacked operands
+/// and results move their batch axis behind the step axis as for `scan`.
+/// A batched trip count goes to [`lanes_adjoint_batch`].
+pub(crate) fn scan_adjoint_batch(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    xb: &[bool],
+    size: &Dim,
+) -> Result<BatchOut, AdError> {
+    let Op::ScanAdjoint {
+        body,
+        adjoint,
+        length,
+        reverse,
+        checkpoint,
+        n_consts,
+        n_carry,
+        n_xs,
+        n_acarry,
+        trips,
+    } = op
+    else {
+        return Err(internal("scan_adjoint rule applied to another op"));
+    };
+    let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+    let fixed = nc + nk + nx;
+    if *trips && xb.last() == Some(&true) {
+        return lanes_adjoint_batch(cx, op, x, xb, size);
+    }
+    let n_axs = x
+        .len()
+        .checked_sub(fixed + na + usize::from(*trips))
+        .ok_or_else(|| internal("a scan_adjoint has fewer operands than its attributes say"))?;
+    let forward = xb[..fixed].iter().any(|&b| b);
+    let body = if forward {
+        let flags = (0..fixed)
+            .map(|i| xb[i] || (nc..nc + nk).contains(&i))
+            .collect();
+        batched_step(cx.ctx, body, flags)?
+    } else {
+        body.clone()
+    };
+    // Adjoint parameters: consts, adjoint carry, carry, xs, adjoint xs.
+    let mut flags: Vec<bool> = xb[..nc].to_vec();
+    flags.extend(std::iter::repeat_n(true, na));
+    flags.extend(std::iter::repeat_n(forward, nk));
+    flags.extend_from_slice(&xb[nc + nk..fixed]);
+    flags.extend_from_slice(&xb[fixed + na..fixed + na + n_axs]);
+    let step = batched_step(cx.ctx, adjoint, flags)?;
+    let mut args = Vec::with_capacity(x.len());
+    for (i, &v) in x.iter().enumerate() {
+        let carry = (forward && (nc..nc + nk).contains(&i)) || (fixed..fixed + na).contains(&i);
+        let stacked =
+            (nc + nk..fixed).contains(&i) || (fixed + na..fixed + na + n_axs).contains(&i);
+        args.push(loop_operand(cx, v, xb[i], carry, stacked, size)?);
+    }
+    let res = cx.push(
+        Op::ScanAdjoint {
+            body,
+            adjoint: step,
+            length: length.clone(),
+            reverse: *reverse,
+            checkpoint: *checkpoint,
+            n_consts: nc,
+            n_carry: nk,
+            n_xs: nx,
+            n_acarry: na,
+            trips: *trips,
+        },
+        &args,
+    )?;
+    let mut y = res[..na].to_vec();
+    for &r in &res[na..] {
+        y.push(swap_leading(cx, r)?);
+    }
+    let yb = vec![true; y.len()];
+    Ok((y, yb))
+}
+
+/// The forward step and adjoint step of a `scan_adjoint` whose lanes run
+/// their own trip counts `n: i64[b]` (the last const), with a shared step
+/// counter `i: i64` appended to the carry: step `i` of a lane is taken only
+/// if `i < n` for that lane; otherwise its state and adjoint carry are
+/// kept and its per-step adjoint output is zero, as rows of steps that did
+/// not run are.
+fn lanes_steps(
+    ctx: &mut Ctx,
+    body: &str,
+    adjoint: &str,
+    [nc, nk, nx, na]: [usize; 4],
+    xb: &[bool],
+) -> Result<(Arc<str>, Arc<str>), AdError> {
+    let key = format!("adjoint-lanes:{body:?}:{adjoint:?}:{nc}:{nk}:{nx}:{na}:{xb:?}");
+    let keys = (format!("{key}:body"), format!("{key}:adjoint"));
+    if let (Some(b), Some(a)) = (ctx.memo(&keys.0), ctx.memo(&keys.1)) {
+        return Ok((Arc::from(b.name.as_str()), Arc::from(a.name.as_str())));
+    }
+    let fixed = nc + nk + nx;
+    let n_axs = xb.len() - fixed - na - 1;
+    // Batched: consts and scanned inputs as given, every carry and adjoint carry.
+    let fwd_flags: Vec<bool> = (0..fixed)
+        .map(|i| xb[i] || (nc..nc + nk).contains(&i))
+        .collect();
+    let mut adj_flags: Vec<bool> = xb[..nc].to_vec();
+    adj_flags.extend(std::iter::repeat_n(true, na + nk));
+    adj_flags.extend_from_slice(&xb[nc + nk..fixed]);
+    adj_flags.extend_from_slice(&xb[fixed + na..fixed + na + n_axs]);
+    let body_b = batched_step(ctx, body, fwd_flags.clone())?;
+    let adjoint_b = batched_step(ctx, adjoint, adj_flags.clone())?;
+    let mut names = Vec::new();
+    for (is_adjoint, key) in [(false, keys.0), (true, keys.1)] {
+        let (func, flags, step) = if is_adjoint {
+            (adjoint, &adj_flags, &adjoint_b)
+        } else {
+            (body, &fwd_flags, &body_b)
+        };
+        let f = ctx.source(func)?;
+        let lanes = Dim::var(&fresh_batch_var(&f));
+        // Where the trip counts and the step counter go among the parameters.
+        let (at_n, at_i) = if is_adjoint {
+            (nc, nc + na + nk)
+        } else {
+            (nc, nc + nk)
+        };
+        let mut cx = Emitter::new(ctx);
+        let mut params = Vec::with_capacity(f.params().len());
+        let (mut n, mut i) = (None, None);
+        for (k, (&p, &b)) in f.params().iter().zip(flags).enumerate() {
+            if k == at_n {
+                n = Some(cx.param("n", Type::new(Elem::I64, Shape(vec![lanes.clone()]))));
+            }
+            if k == at_i {
+                i = Some(cx.param("i", Type::scalar(Elem::I64)));
+            }
+            let ty = f.ty(p);
+            let ty = if b {
+                batched_type(ty, &lanes)
+            } else {
+                ty.clone()
+            };
+            params.push(cx.param(f.value_name(p), ty));
+        }
+        // After the last parameter when nothing follows them.
+        let lanes_ty = Type::new(Elem::I64, Shape(vec![lanes.clone()]));
+        let n = n.or_else(|| Some(cx.param("n", lanes_ty)));
+        let i = i.or_else(|| Some(cx.param("i", Type::scalar(Elem::I64))));
+        let (Some(n), Some(i)) = (n, i) else {
+            return Err(internal("a loop step has fewer parameters than its loop"));
+        };
+        let res = cx.call(step, &params)?;
+        let ib = cx.broadcast(i, Shape(vec![lanes.clone()]), vec![])?;
+        let live = cx.cmp(CmpOp::Lt, ib, n)?;
+        let (kept, n_kept) = if is_adjoint {
+            (&params[nc..nc + na], na)
+        } else {
+            (&params[nc..nc + nk], nk)
+        };
+        let mut outs = Vec::with_capacity(res.len() + 1);
+        for (k, &r) in res.iter().enumerate() {
+            // The forward step's per-step outputs are ignored by the op.
+            if !is_adjoint && k >= n_kept {
+                outs.push(r);
+                continue;
+            }
+            let mask = cx.broadcast(live, cx.shape(r), vec![0])?;
+            let other = match kept.get(k) {
+                Some(&old) => old,
+                None => cx.splat_like(r, 0.0)?,
+            };
+            outs.push(cx.select(mask, r, other)?);
+            if !is_adjoint && k + 1 == nk {
+                let one = cx.splat(Type::scalar(Elem::I64), 1.0)?;
+                outs.push(cx.add(i, one)?);
+            }
+        }
+        if !is_adjoint && nk == 0 {
+            let one = cx.splat(Type::scalar(Elem::I64), 1.0)?;
+            outs.insert(0, cx.add(i, one)?);
+        }
+        let g = cx.finish(&outs);
+        let base = format!("{func}_vmap_lanes");
+        names.push(ctx.add(g, &base, key, Vec::new())?.name);
+    }
+    Ok((Arc::from(names[0].as_str()), Arc::from(names[1].as_str())))
+}
+
+/// Batching of `scan_adjoint` with a batched trip count: each lane runs its
+/// own number of steps (see [`lanes_steps`]) inside one `scan_adjoint` of
+/// the most trips of any lane.
+fn lanes_adjoint_batch(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    xb: &[bool],
+    size: &Dim,
+) -> Result<BatchOut, AdError> {
+    let Op::ScanAdjoint {
+        body,
+        adjoint,
+        length,
+        reverse,
+        checkpoint,
+        n_consts,
+        n_carry,
+        n_xs,
+        n_acarry,
+        ..
+    } = op
+    else {
+        return Err(internal("scan_adjoint rule applied to another op"));
+    };
+    let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+    let fixed = nc + nk + nx;
+    let Some(&n) = x.last() else {
+        return Err(internal("a scan_adjoint without its trip count"));
+    };
+    if x.len() < fixed + na + 1 {
+        return Err(internal(
+            "a scan_adjoint has fewer operands than its attributes say",
+        ));
+    }
+    let (step, back) = lanes_steps(cx.ctx, body, adjoint, [nc, nk, nx, na], xb)?;
+    let n_axs = x.len() - fixed - na - 1;
+    let mut args = Vec::with_capacity(x.len() + 2);
+    for (k, &v) in x[..x.len() - 1].iter().enumerate() {
+        if k == nc {
+            args.push(n);
+        }
+        if k == nc + nk {
+            args.push(cx.splat(Type::scalar(Elem::I64), 0.0)?);
+        }
+        let carry = (nc..nc + nk).contains(&k) || (fixed..fixed + na).contains(&k);
+        let stacked =
+            (nc + nk..fixed).contains(&k) || (fixed + na..fixed + na + n_axs).contains(&k);
+        args.push(loop_operand(cx, v, xb[k], carry, stacked, size)?);
+    }
+    if x.len() - 1 == nc {
+        args.push(n);
+    }
+    if x.len() - 1 == nc + nk {
+        args.push(cx.splat(Type::scalar(Elem::I64), 0.0)?);
+    }
+    let most = cx.reduce(ReduceOp::Max, n, vec![0])?;
+    args.push(most);
+    let res = cx.push(
+        Op::ScanAdjoint {
+            body: step,
+            adjoint: back,
+            length: length.clone(),
+            reverse: *reverse,
+            checkpoint: *checkpoint,
+            n_consts: nc + 1,
+            n_carry: nk + 1,
+            n_xs: nx,
+            n_acarry: na,
+            trips: true,
+        },
+        &args,
+    )?;
+    let mut y = res[..na].to_vec();
+    for &r in &res[na..] {
+        y.push(swap_leading(cx, r)?);
+    }
+    let yb = vec![true; y.len()];
+    Ok((y, yb))
 }

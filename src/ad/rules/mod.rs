@@ -12,7 +12,7 @@
 //! | [`structural`] | broadcast, reshape, transpose, slice, pad, concat, gather, scatter-add |
 //! | [`reduce`] | reduce sum / prod / max / min |
 //! | [`linalg`] | matmul |
-//! | [`control`] | call, scan, while, scan_adjoint (no rules) |
+//! | [`control`] | call, scan, while, scan_adjoint (batching only) |
 //!
 //! `const`, `iota` and `size` have no operands, hence no derivative and no
 //! batch axis; their arms are here.
@@ -173,8 +173,8 @@ pub(crate) fn batch(
         Op::Reduce { op: r, axes } => one(reduce::batch(cx, *r, axes, x[0])?),
         Op::Matmul => one(linalg::matmul_batch(cx, x, xb, size)?),
         Op::Call { func } => control::call_batch(cx, func, x, xb, size),
-        Op::Scan { .. } => control::scan_batch(),
-        Op::While { .. } => control::while_batch(),
-        Op::ScanAdjoint { .. } => control::scan_adjoint_batch(),
+        Op::Scan { .. } => control::scan_batch(cx, op, x, xb, size),
+        Op::While { .. } => control::while_batch(cx, op, x, xb, size),
+        Op::ScanAdjoint { .. } => control::scan_adjoint_batch(cx, op, x, xb, size),
     }
 }
