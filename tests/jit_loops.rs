@@ -732,3 +732,21 @@ fn store_all_reverse_sweeps_reuse_the_forward_states() {
     let c = jit::compile(&gm, &gf).unwrap();
     assert_eq!(c.stats().shared_sweeps, 1);
 }
+
+#[test]
+fn batched_while_gradients_match_the_interpreter() {
+    // vmap of a while loop's gradient over the limit and the initial
+    // state: each lane runs its own trip count (0, data-dependent, the
+    // maximum), masked beyond it.
+    let lanes = 4;
+    let a = Tensor::f64(&[3], vec![0.5, 0.25, 1.0]).unwrap();
+    let limits = Tensor::f64(&[lanes], vec![0.1, 2.0, 5.0, 1e9]).unwrap();
+    let x0 = f64s(&[lanes, 3], 81);
+    for policy in ["", ", checkpoint=binomial(2)"] {
+        let m = module(&WHILE_LOSS.replace("MAX", "12").replace("POLICY", policy));
+        let (gm, gf) = adjit::ad::grad(&m, "loss", &[0, 2]).unwrap();
+        let (vm, vf) = adjit::ad::vmap(&gm, &gf, &[1, 2], adjit::ir::Dim::var("b")).unwrap();
+        let args = [a.clone(), limits.clone(), x0.clone()];
+        check(&vm, &vf, &args, &format!("batched while gradient{policy}"));
+    }
+}
