@@ -1,8 +1,9 @@
-//! Fitting simulation parameters by gradient descent through a whole
+//! Fitting simulation parameters by gradient descent (Adam) through a whole
 //! differentiable simulation: the bundled `spring` program
 //! (`examples/programs/spring.adj`, a `scan` of 1000 symplectic Euler steps
-//! of a 32-mass chain) is given a target made by simulating with known
-//! stiffnesses, then the stiffnesses are recovered from a perturbed start.
+//! of a 32-mass chain whose loss compares the final positions to a target)
+//! is given targets made by simulating with known stiffnesses, then the
+//! stiffnesses are recovered from a start up to 30% off.
 //!
 //! The gradient with respect to the stiffnesses `k` comes from
 //! `adjit::ad::grad`, is simplified by `adjit::opt::optimize` and compiled
@@ -39,9 +40,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // One final state does not pin down the stiffnesses: total momentum
     // makes the sum of the final positions independent of k, which leaves
-    // 31 equations for 31 unknowns with many solutions. Several recorded
-    // experiments (different initial states, same chain) make the fit
-    // overdetermined, so its minimum is the truth.
+    // 31 equations for 31 unknowns, and they have other roots: fitted to one
+    // experiment the loss falls by 7 orders while k stays 0.17 off. Several
+    // recorded experiments (different initial states, same chain) make the
+    // fit overdetermined, so its minimum is the truth.
     let truth = spring::inputs(spring::BENCH, 1).k;
     let n = spring::BENCH.masses;
     let dt = [spring::BENCH.dt];
