@@ -72,3 +72,61 @@ fn call_into_does_not_allocate() {
     let want: f64 = out.iter().sum();
     assert!((sum[0] - want).abs() <= 1e-9 * want.abs());
 }
+
+#[test]
+fn loops_and_reverse_sweeps_do_not_allocate() {
+    // A scan, a while and a binomially checkpointed reverse sweep: their
+    // states, snapshots and schedule live in the workspace.
+    let src = r#"
+func @step(%a: f64, %h: f64[4]) -> f64[4] {
+  %ab: f64[4] = broadcast %a, dims=[]
+  %m: f64[4] = mul %ab, %h
+  %h2: f64[4] = sin %m
+  return %h2
+}
+
+func @back(%a: f64, %g: f64[4], %h: f64[4]) -> f64[4] {
+  %ab: f64[4] = broadcast %a, dims=[]
+  %m: f64[4] = mul %ab, %h
+  %c: f64[4] = cos %m
+  %gc: f64[4] = mul %g, %c
+  %g2: f64[4] = mul %gc, %ab
+  return %g2
+}
+
+func @more(%a: f64, %h: f64[4]) -> bool {
+  %s: f64 = reduce_sum %h, axes=[0]
+  %r: bool = gt %s, %a
+  return %r
+}
+
+func @f(%a: f64, %h0: f64[4]) -> (f64[4], f64[4], f64[4], i64) {
+  %h: f64[4] = scan @step, length=50, consts=(%a), carry=(%h0), xs=()
+  %w: f64[4], %n: i64 = while @more, @step, max=50, consts=(%a), init=(%h0)
+  %g: f64[4] = scan_adjoint @step, @back, length=50, consts=(%a), carry=(%h0), xs=(), adjoint_carry=(%h0), adjoint_xs=(), checkpoint=binomial(3)
+  return %h, %w, %g, %n
+}
+"#;
+    let (m, _) = adjit::ir::text::parse_module(src).unwrap();
+    let c = jit::compile(&m, "f").unwrap();
+    let mut ws = c.workspace();
+    let h0 = [0.5, 1.0, 1.5, 2.0];
+    let (mut h, mut w, mut g, mut n) = ([0.0; 4], [0.0; 4], [0.0; 4], [0i64]);
+    let before = allocations();
+    for k in 0..100 {
+        let a = [0.9 + k as f64 * 1e-3];
+        c.call_into(
+            &[ArgRef::F64(&a), ArgRef::F64(&h0)],
+            &mut [
+                ArgMut::F64(&mut h),
+                ArgMut::F64(&mut w),
+                ArgMut::F64(&mut g),
+                ArgMut::I64(&mut n),
+            ],
+            &mut ws,
+        )
+        .unwrap();
+    }
+    assert_eq!(allocations() - before, 0, "allocations during 100 calls");
+    assert!(h.iter().all(|x| x.is_finite()) && g.iter().all(|x| x.is_finite()));
+}

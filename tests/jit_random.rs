@@ -15,7 +15,7 @@ mod support;
 use adjit::ir::instantiate::subst_type;
 use adjit::ir::testgen::{GenConfig, random_module};
 use adjit::ir::{Dim, Module, SizeVar, Tensor, Type, instantiate, interp};
-use adjit::jit::{self, CompileError, Options};
+use adjit::jit::{self, Options};
 use proptest::prelude::*;
 use std::collections::HashMap;
 use support::*;
@@ -48,8 +48,9 @@ fn configs() -> [(&'static str, Options); 3] {
     ]
 }
 
-/// Checks one random module; returns whether it was compiled (graphs with
-/// `scan`/`while`, or that fail on every input, are skipped).
+/// Checks one random module; returns whether it was compiled (graphs that
+/// fail on every input are skipped). Graphs with `call`, `scan` and `while`
+/// are compiled like any other.
 fn check_random(seed: u64, nodes: usize, control_flow: bool, sizes: (usize, usize)) -> bool {
     let cfg = GenConfig {
         nodes,
@@ -82,10 +83,6 @@ fn check_random(seed: u64, nodes: usize, control_flow: bool, sizes: (usize, usiz
     for (cname, opts) in configs() {
         let c = match jit::compile_with(&inst, &iname, &opts) {
             Ok(c) => c,
-            Err(CompileError::Unsupported {
-                op: "scan" | "while",
-                ..
-            }) => return false,
             Err(e) => panic!("seed {seed} [{cname}]: compile error {e}\n{}", print(&inst)),
         };
         let refs: Vec<&Tensor> = inputs.iter().collect();
@@ -138,6 +135,38 @@ fn most_random_graphs_are_compiled() {
     assert!(
         ran >= 150,
         "only {ran} of 200 random graphs were compiled and compared"
+    );
+}
+
+#[test]
+fn most_random_graphs_with_loops_are_compiled() {
+    // Control-flow graphs: the loops among them are lowered, not skipped.
+    let has_loop = |s: u64| {
+        let cfg = GenConfig {
+            nodes: 20,
+            symbolic: true,
+            control_flow: true,
+            odd_names: false,
+        };
+        let m = random_module(s, &cfg);
+        m.functions().iter().any(|f| {
+            f.nodes().iter().any(|n| {
+                matches!(
+                    n.op,
+                    adjit::ir::Op::Scan { .. } | adjit::ir::Op::While { .. }
+                )
+            })
+        })
+    };
+    let with_loops: Vec<u64> = (0..300).filter(|&s| has_loop(s)).collect();
+    let ran = with_loops
+        .iter()
+        .filter(|&&s| check_random(s, 20, true, (s as usize % 8, (s as usize / 8) % 8)))
+        .count();
+    assert!(
+        with_loops.len() >= 30 && ran * 4 >= with_loops.len() * 3,
+        "{ran} of {} random graphs with loops were compiled and compared",
+        with_loops.len()
     );
 }
 

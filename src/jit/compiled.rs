@@ -78,6 +78,16 @@ pub struct CompileStats {
     pub gemm_calls: usize,
     /// Rank-0 ops computed in registers outside loop nests.
     pub scalar_ops: usize,
+    /// `scan` and `while` loops of the compiled function (not counting
+    /// those of loop bodies).
+    pub loops: usize,
+    /// Loop bodies and conditions compiled as functions of their own (each
+    /// once, however many loops call it; nested ones included).
+    pub loop_bodies: usize,
+    /// Store-all reverse sweeps (`scan_adjoint`) of the compiled function
+    /// that read the states a forward `scan` of the same recurrence wrote,
+    /// instead of running the recurrence again.
+    pub shared_sweeps: usize,
     /// Materialised intermediate tensors (each needs a workspace slot;
     /// slots of values not live at the same time share memory).
     pub workspace_buffers: usize,
@@ -127,7 +137,12 @@ pub struct CompiledFn {
     disasm: Vec<String>,
     // Dropped after the code (declaration order), though nothing runs then.
     code: CodeMemory,
-    _consts: Vec<Block64>,
+    /// The constant pools of the entry and of every loop body.
+    _consts: Vec<Vec<Block64>>,
+    /// The descriptors the code's `scan_adjoint` drivers read. Boxed: the
+    /// code holds their addresses, which must not change.
+    #[allow(clippy::vec_box)]
+    _descriptors: Vec<Box<super::adjoint::AdjointDesc>>,
 }
 
 /// An input slice for [`CompiledFn::call_into`] (a scalar is one element).
@@ -240,13 +255,14 @@ impl CompiledFn {
     /// Alignment of the workspace, in bytes.
     pub const WORKSPACE_ALIGN: usize = 64;
 
-    #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments, clippy::vec_box)]
     pub(crate) fn new(
         entry: RawFn,
         params: Vec<Type>,
         outputs: Vec<Type>,
         workspace_size: usize,
-        consts: Vec<Block64>,
+        consts: Vec<Vec<Block64>>,
+        descriptors: Vec<Box<super::adjoint::AdjointDesc>>,
         module: JITModule,
         stats: CompileStats,
         clif: Vec<String>,
@@ -270,6 +286,7 @@ impl CompiledFn {
             disasm,
             code: CodeMemory(Mutex::new(Some(module))),
             _consts: consts,
+            _descriptors: descriptors,
         }
     }
 

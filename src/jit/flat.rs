@@ -4,10 +4,15 @@
 //! - Every value has a concrete shape; its element count and byte size fit
 //!   `isize` (checked here, so later stages compute offsets without overflow
 //!   as long as they stay within one value).
-//! - Nodes are in definition order and each has exactly one result (`call` is
-//!   inlined; the multi-result `scan` and `while` are rejected).
+//! - Nodes are in definition order. Every node but a loop (`scan`, `while`,
+//!   `scan_adjoint`)
+//!   has exactly one result (`call` is inlined); a loop keeps all its
+//!   results in [`FNode::results`] (its body and condition are other
+//!   functions, compiled as programs of their own, see [`super::program`]).
+//!   A loop without results is dropped (it computes nothing).
 //! - `live[v]` says whether `v` reaches an output; dead nodes are kept in the
-//!   list (so indices are stable) but never lowered.
+//!   list (so indices are stable) but never lowered. A loop is live when any
+//!   of its results is.
 
 use super::error::CompileError;
 use adjit_ir::{Elem, Function, Module, Op};
@@ -40,12 +45,23 @@ impl FVal {
     }
 }
 
-/// A node with one result.
+/// A node: one result, or several for a loop.
 #[derive(Clone, Debug)]
 pub(crate) struct FNode {
     pub op: Op,
     pub args: Vec<Vid>,
+    /// The (first) result.
     pub result: Vid,
+    /// Every result (`[result]` except for loops).
+    pub results: Vec<Vid>,
+}
+
+/// Whether an op is a loop, lowered by calling compiled functions.
+pub(crate) fn is_loop(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Scan { .. } | Op::While { .. } | Op::ScanAdjoint { .. }
+    )
 }
 
 /// The flattened function.
@@ -132,11 +148,27 @@ fn inline(
                 map.extend_from_slice(&outs);
             }
             Op::Scan { .. } | Op::While { .. } | Op::ScanAdjoint { .. } => {
-                return Err(CompileError::Unsupported {
-                    func: f.name().to_string(),
-                    op: node.op.name(),
-                    reason: "loops are not lowered yet".into(),
-                });
+                let n = flat.nodes.len();
+                let mut results = Vec::with_capacity(node.results.len());
+                for &r in &node.results {
+                    let (elem, shape, len) = concrete(f.name(), f, r)?;
+                    flat.vals.push(FVal {
+                        elem,
+                        shape,
+                        len,
+                        def: Def::Node(n),
+                    });
+                    results.push((flat.vals.len() - 1) as Vid);
+                }
+                map.extend_from_slice(&results);
+                if let Some(&result) = results.first() {
+                    flat.nodes.push(FNode {
+                        op: node.op.clone(),
+                        args: ins,
+                        result,
+                        results,
+                    });
+                }
             }
             op => {
                 let r = node.results[0];
@@ -154,6 +186,7 @@ fn inline(
                     op: op.clone(),
                     args: ins,
                     result,
+                    results: vec![result],
                 });
                 map.push(result);
             }
@@ -222,7 +255,7 @@ fn mark_live(flat: &mut Flat) {
         live[o as usize] = true;
     }
     for node in flat.nodes.iter().rev() {
-        if live[node.result as usize] {
+        if node.results.iter().any(|&r| live[r as usize]) {
             for &a in &node.args {
                 live[a as usize] = true;
             }

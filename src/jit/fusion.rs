@@ -39,8 +39,12 @@
 //! operand of a reshape that regroups axes must be a buffer of its own.
 //! Finally, a fused expression tree larger than [`MAX_FUSED_NODES`] is cut by
 //! materialising it, which bounds the size of every loop body.
+//!
+//! Loops (`scan`, `while`) call compiled functions through pointers: their
+//! tensor operands and results are buffers, their rank-0 ones scalars that
+//! pass through workspace slots (see [`super::plan`]).
 
-use super::flat::{Flat, Vid};
+use super::flat::{Flat, Vid, is_loop};
 use super::options::Options;
 use adjit_ir::{BinaryOp, ConstData, Elem, Op, UnaryOp};
 use std::collections::HashSet;
@@ -210,6 +214,24 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
     }
 
     for (ni, node) in flat.nodes.iter().enumerate().rev() {
+        if is_loop(&node.op) {
+            // Results are written by the compiled body through pointers;
+            // operands are passed as pointers, so tensors must be buffers
+            // (rank-0 operands go through workspace slots).
+            if node.results.iter().any(|&r| flat.live[r as usize]) {
+                for &r in &node.results {
+                    class[r as usize] = match (flat.live[r as usize], flat.val(r).rank()) {
+                        (false, _) => Class::Dead,
+                        (true, 0) => Class::Scalar,
+                        (true, _) => Class::Buffer,
+                    };
+                }
+                for &a in &node.args {
+                    needs_buffer[a as usize] = true;
+                }
+            }
+            continue;
+        }
         let v = node.result as usize;
         if !flat.live[v] {
             continue;

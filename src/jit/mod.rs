@@ -48,11 +48,30 @@
 //!
 //! ## Loops
 //!
-//! `scan` and `while` are not lowered yet ([`CompileError::Unsupported`]).
-//! The design admits them as a step kind whose body is a chunk function (or
-//! inlined steps) called inside a counted native loop, with carries in
-//! workspace slots.
+//! `scan` and `while` are real native loops, never unrolled: compile time
+//! does not depend on the trip count. Each loop body and condition is
+//! planned as a *program* of its own (its own flat graph, fusion, plan and
+//! Cranelift functions, with the entry ABI), compiled once per function
+//! however many loops call it, into the same JIT module. The caller's plan
+//! has a loop step ([`plan`]'s "Loops") that runs the trip count in a
+//! native loop calling the body's entry: pointer tables and double-buffered
+//! carries live in a scratch region of the caller's workspace, scanned
+//! inputs and stacked outputs are addressed in place (row `t` of the
+//! operand, row `t` of the result), and the callee's workspace is part of
+//! that region, so the workspace size is fixed at compile time (stacked
+//! outputs are `length` rows; a `while` holds two states, whatever its
+//! trip count).
+//!
+//! `scan_adjoint` (a loop's reverse sweep) is a loop step too; its driver
+//! ([`adjoint`]) is Rust code that carries out the checkpoint schedule,
+//! calling the compiled body and adjoint. Its snapshots are sized from the
+//! policy and the maximum trip count, so its workspace is fixed as well.
+//! Reverse mode runs a loop forward (for its value) and then reverses it;
+//! when the reverse sweep keeps every state, the forward `scan` writes its
+//! states straight into the sweep's records and the sweep only reverses
+//! (same body calls on the same states: the same bits).
 
+mod adjoint;
 mod codegen;
 mod compiled;
 mod error;
@@ -74,7 +93,7 @@ pub use options::{OptLevel, Options};
 
 use adjit_ir::{Module, Op, Type, instantiate, verify_module};
 use fusion::Class;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 /// A kernel split into more straight-line regions than this has the pads and
@@ -113,13 +132,140 @@ pub fn compile_with(
         .get(func)
         .ok_or_else(|| CompileError::UnknownFunction(func.to_string()))?;
     verify_module(module).map_err(CompileError::Verify)?;
-    let flat = flat::flatten(module, f)?;
 
+    // Plan the function and, callees first, every loop body and condition
+    // it reaches (each once, whatever the number of loops calling it).
+    let mut programs: Vec<Program> = Vec::new();
+    let mut callees: HashMap<String, plan::Callee> = HashMap::new();
+    plan_program(module, f, opts, &mut programs, &mut callees, 0)?;
+    let main = programs
+        .last()
+        .ok_or_else(|| CompileError::Codegen("internal: no program planned".into()))?;
+    let mut stats = stats_of(&main.plan);
+    stats.loop_bodies = programs.len() - 1;
+    let workspace_size = main.plan.workspace_size;
+    let plan_time = start.elapsed();
+
+    let cg_start = Instant::now();
+    let mut generator = codegen::Gen::new(opts)?;
+    let mut pools = Vec::with_capacity(programs.len());
+    for p in &programs {
+        let mut consts = compiled::aligned_bytes(p.plan.consts.len());
+        for (block, bytes) in consts.iter_mut().zip(p.plan.consts.chunks(64)) {
+            block.0[..bytes.len()].copy_from_slice(bytes);
+        }
+        // The pool's heap buffer does not move when the Vec does.
+        let consts_addr = consts.as_ptr() as usize;
+        generator.program(&p.flat, &p.fusion, &p.plan, opts, consts_addr)?;
+        pools.push(consts);
+    }
+    let generated = generator.finish(opts)?;
+    let codegen_time = cg_start.elapsed();
+    // The code holds the addresses of the loop drivers' descriptors: the
+    // compiled function keeps them (a `Box` does not move its contents).
+    let mut descriptors = Vec::new();
+    for p in &mut programs {
+        for s in &mut p.plan.steps {
+            if let plan::Step::Loop(l) = s
+                && let Some(d) = l.adjoint.take()
+            {
+                descriptors.push(d);
+            }
+        }
+    }
+
+    // SAFETY: `entry` is the finalised entry function of `generated.module`,
+    // whose signature is the ABI's (three pointers, no results, the host's
+    // default calling convention, which is `extern "C"` on the supported
+    // targets). It stays valid as long as the module, which the CompiledFn
+    // owns.
+    let entry: RawFn = unsafe { std::mem::transmute::<*const u8, RawFn>(generated.entry) };
+    let stats = CompileStats {
+        functions: generated.functions,
+        clif_insts: generated.clif_insts,
+        plan_time,
+        codegen_time,
+        ..stats
+    };
+    Ok(CompiledFn::new(
+        entry,
+        f.param_types(),
+        f.output_types(),
+        workspace_size,
+        pools,
+        descriptors,
+        generated.module,
+        stats,
+        generated.clif,
+        generated.disasm,
+    ))
+}
+
+/// One function planned for code generation: the compiled function, or a
+/// loop body or condition it reaches.
+struct Program {
+    flat: flat::Flat,
+    fusion: fusion::Fusion,
+    plan: plan::Plan,
+}
+
+/// Loops nest at most this deep (the verifier forbids cycles; this bounds
+/// the recursion on pathological but acyclic chains).
+const MAX_LOOP_DEPTH: usize = 64;
+
+/// Plans `f` after the loop callees it reaches that are not planned yet;
+/// appends them and it to `programs` (so callees come first).
+fn plan_program(
+    module: &Module,
+    f: &adjit_ir::Function,
+    opts: &Options,
+    programs: &mut Vec<Program>,
+    callees: &mut HashMap<String, plan::Callee>,
+    depth: usize,
+) -> Result<(), CompileError> {
+    let flat = flat::flatten(module, f)?;
+    for node in &flat.nodes {
+        let Some((body, cond)) = plan::loop_callees(&node.op) else {
+            continue;
+        };
+        for name in std::iter::once(body).chain(cond) {
+            if callees.contains_key(name) {
+                continue;
+            }
+            if depth >= MAX_LOOP_DEPTH {
+                return Err(CompileError::Unsupported {
+                    func: flat.name.clone(),
+                    op: node.op.name(),
+                    reason: format!("loops nest deeper than {MAX_LOOP_DEPTH}"),
+                });
+            }
+            let g = module
+                .get(name)
+                .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))?;
+            plan_program(module, g, opts, programs, callees, depth + 1)?;
+            let p = programs.last().ok_or_else(|| {
+                CompileError::Codegen("internal: a callee was not planned".into())
+            })?;
+            callees.insert(
+                name.to_string(),
+                plan::Callee {
+                    program: programs.len() - 1,
+                    workspace: p.plan.workspace_size,
+                    outputs: p
+                        .flat
+                        .outputs
+                        .iter()
+                        .map(|&o| p.flat.val(o).len * p.flat.val(o).elem.byte_size())
+                        .collect(),
+                },
+            );
+        }
+    }
     let mut forced = HashSet::new();
     let (fusion, plan) = loop {
         let fusion = fusion::classify(&flat, opts, &forced);
         let steps = plan::build_steps(&flat, &fusion, opts)?;
-        let plan = plan::plan(&flat, &fusion, steps, opts)?;
+        let plan = plan::plan(&flat, &fusion, steps, opts, callees)?;
         let before = forced.len();
         for s in &plan.steps {
             if let plan::Step::Kernel(k) = s
@@ -140,42 +286,8 @@ pub fn compile_with(
             break (fusion, plan);
         }
     };
-    let stats = stats_of(&plan);
-    let plan_time = start.elapsed();
-
-    let mut consts = compiled::aligned_bytes(plan.consts.len());
-    for (block, bytes) in consts.iter_mut().zip(plan.consts.chunks(64)) {
-        block.0[..bytes.len()].copy_from_slice(bytes);
-    }
-    let consts_addr = consts.as_ptr() as usize;
-    let cg_start = Instant::now();
-    let generated = codegen::generate(&flat, &fusion, &plan, opts, consts_addr)?;
-    let codegen_time = cg_start.elapsed();
-
-    // SAFETY: `entry` is the finalised entry function of `generated.module`,
-    // whose signature is the ABI's (three pointers, no results, the host's
-    // default calling convention, which is `extern "C"` on the supported
-    // targets). It stays valid as long as the module, which the CompiledFn
-    // owns.
-    let entry: RawFn = unsafe { std::mem::transmute::<*const u8, RawFn>(generated.entry) };
-    let stats = CompileStats {
-        functions: generated.functions,
-        clif_insts: generated.clif_insts,
-        plan_time,
-        codegen_time,
-        ..stats
-    };
-    Ok(CompiledFn::new(
-        entry,
-        f.param_types(),
-        f.output_types(),
-        plan.workspace_size,
-        consts,
-        generated.module,
-        stats,
-        generated.clif,
-        generated.disasm,
-    ))
+    programs.push(Program { flat, fusion, plan });
+    Ok(())
 }
 
 fn stats_of(plan: &plan::Plan) -> CompileStats {
@@ -189,6 +301,10 @@ fn stats_of(plan: &plan::Plan) -> CompileStats {
             plan::Step::Scalar(_) => stats.scalar_ops += 1,
             plan::Step::Gemm(_) => stats.gemm_calls += 1,
             plan::Step::OutputScalar { .. } => {}
+            plan::Step::Loop(l) => {
+                stats.loops += 1;
+                stats.shared_sweeps += usize::from(l.record_into.is_some());
+            }
             plan::Step::Kernel(k) => stats.kernels.push(KernelStats {
                 space: k.space.clone(),
                 roots: k

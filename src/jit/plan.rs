@@ -15,6 +15,21 @@
 //! aligned to [`ALIGN`] bytes, so the workspace is close to the largest live
 //! set, not the sum of all intermediates.
 //!
+//! ## Loops
+//! A `scan` or `while` is one [`Step::Loop`]: a native loop (emitted by
+//! [`super::codegen`]) calling its body's (and condition's) compiled entry
+//! once per step. Besides its results, a loop step owns a *scratch region*
+//! of the workspace, live only during the step, holding the pointer tables
+//! it passes, the spare carry buffers (carries are double-buffered: a step
+//! never writes the buffer it reads), a row for per-step outputs nobody
+//! reads, and the callees' own workspace. Its size is fixed here, from the
+//! result types and the callees' workspace sizes, whatever the trip count.
+//! Rank-0 operands and results of loops live in 8-byte slots (as scalars
+//! crossing functions do), so they can be passed by pointer. A
+//! `scan_adjoint` is a loop step too, whose scratch region is laid out by
+//! its descriptor ([`super::adjoint`]): snapshots sized from the policy and
+//! the maximum trip count.
+//!
 //! ## Splitting
 //! Steps are grouped into *chunks* of about `max_function_insts` estimated
 //! CLIF instructions; each chunk is one Cranelift function and the entry calls
@@ -22,8 +37,9 @@
 //! it is passed through an 8-byte workspace slot (those slots are reused once
 //! dead, through a free list).
 
+use super::adjoint::{AdjointDesc, AdjointShape};
 use super::error::CompileError;
-use super::flat::{Def, Flat, Vid};
+use super::flat::{Def, Flat, Vid, is_loop};
 use super::fusion::{Class, Fusion, is_unit_reshape};
 use super::kernel::{Addr, GemmStep, Kernel, Root, resolve_view, strides};
 use super::options::Options;
@@ -59,6 +75,83 @@ pub(crate) enum Step {
     Gemm(Box<GemmStep>),
     /// Stores a rank-0 value to output `output`.
     OutputScalar { value: Vid, output: usize },
+    /// A `scan`, `while` or `scan_adjoint` calling compiled functions.
+    Loop(Box<LoopStep>),
+}
+
+/// A loop step: node, callees and the layout of its scratch region.
+pub(crate) struct LoopStep {
+    /// The loop node.
+    pub node: usize,
+    /// The body's program.
+    pub body: usize,
+    /// The condition's program (`while`) or the adjoint's (`scan_adjoint`).
+    pub cond: Option<usize>,
+    /// Byte offset of the scratch region in the workspace.
+    pub scratch: usize,
+    /// The layout of the scratch region (offsets relative to it).
+    pub layout: LoopLayout,
+    /// A `scan_adjoint`'s descriptor (its scratch layout is the
+    /// descriptor's; `layout` then only gives the size).
+    pub adjoint: Option<Box<AdjointDesc>>,
+    /// A `scan` whose states a later store-all `scan_adjoint` reverses:
+    /// where it writes them.
+    pub record_into: Option<RecordInto>,
+}
+
+/// Where a forward `scan` writes the states of a later `scan_adjoint` of
+/// the same recurrence: state `s + 1` (`s + 1 < length`) of carry `c` at
+/// `base + s·record + offsets[c]` in the workspace.
+#[derive(Clone, Debug)]
+pub(crate) struct RecordInto {
+    pub base: usize,
+    pub record: usize,
+    pub offsets: Vec<usize>,
+}
+
+/// Offsets (bytes, relative to the scratch region) of a loop's scratch.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LoopLayout {
+    /// The callees' input pointer table.
+    pub in_table: usize,
+    /// The body's output pointer table.
+    pub out_table: usize,
+    /// The condition's output pointer table (one entry) and its result.
+    pub cond_table: usize,
+    /// The condition's bool result.
+    pub cond_out: usize,
+    /// Per carry: the two buffers steps write alternately (`None`: the
+    /// result's own storage), the first by the last step of a `scan` and by
+    /// the first step of a `while`.
+    pub carry_bufs: Vec<[Option<usize>; 2]>,
+    /// Per stacked output: a one-row buffer when the result is dead.
+    pub ys_row: Vec<Option<usize>>,
+    /// The callees' workspace.
+    pub callee_ws: usize,
+    /// Total bytes.
+    pub size: usize,
+}
+
+/// What the plan of a loop needs to know about a compiled callee.
+#[derive(Clone, Debug)]
+pub(crate) struct Callee {
+    /// Its program index.
+    pub program: usize,
+    /// Its workspace size.
+    pub workspace: usize,
+    /// Bytes of each of its outputs.
+    pub outputs: Vec<usize>,
+}
+
+/// The function names a loop op calls: body, then condition (`while`) or
+/// adjoint (`scan_adjoint`).
+pub(crate) fn loop_callees(op: &Op) -> Option<(&str, Option<&str>)> {
+    match op {
+        Op::Scan { body, .. } => Some((&**body, None)),
+        Op::While { cond, body, .. } => Some((&**body, Some(&**cond))),
+        Op::ScanAdjoint { body, adjoint, .. } => Some((&**body, Some(&**adjoint))),
+        _ => None,
+    }
 }
 
 /// The plan of a whole function.
@@ -88,6 +181,20 @@ pub(crate) fn build_steps(
 ) -> Result<Vec<Step>, CompileError> {
     let mut steps = Vec::new();
     for (ni, node) in flat.nodes.iter().enumerate() {
+        if is_loop(&node.op) {
+            if node.results.iter().any(|&r| flat.live[r as usize]) {
+                steps.push(Step::Loop(Box::new(LoopStep {
+                    node: ni,
+                    body: 0,
+                    cond: None,
+                    scratch: 0,
+                    layout: LoopLayout::default(),
+                    adjoint: None,
+                    record_into: None,
+                })));
+            }
+            continue;
+        }
         let v = node.result;
         let val = flat.val(v);
         match fusion.class[v as usize] {
@@ -257,8 +364,46 @@ pub(crate) fn plan(
     fusion: &Fusion,
     mut steps: Vec<Step>,
     opts: &Options,
+    callees: &HashMap<String, Callee>,
 ) -> Result<Plan, CompileError> {
     let n = flat.vals.len();
+    let too_large = || CompileError::TooLarge {
+        func: flat.name.clone(),
+        what: "the workspace".into(),
+    };
+    // Rank-0 values passed to or returned by loops by pointer.
+    let mut needs_slot = vec![false; n];
+    for s in &mut steps {
+        if let Step::Loop(l) = s {
+            let node = &flat.nodes[l.node];
+            let (body, cond) = loop_callees(&node.op).ok_or_else(|| internal_plan("not a loop"))?;
+            let find = |name: &str| {
+                callees
+                    .get(name)
+                    .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))
+            };
+            let b = find(body)?;
+            let c = cond.map(find).transpose()?;
+            l.body = b.program;
+            l.cond = c.map(|c| c.program);
+            let callee_ws = b.workspace.max(c.map_or(0, |c| c.workspace));
+            if let Op::ScanAdjoint { .. } = node.op {
+                let desc = adjoint_desc(flat, node, b, callee_ws).ok_or_else(too_large)?;
+                l.layout = LoopLayout {
+                    size: desc.size,
+                    ..LoopLayout::default()
+                };
+                l.adjoint = Some(Box::new(desc));
+            } else {
+                l.layout = loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?;
+            }
+            for &v in node.args.iter().chain(&node.results) {
+                if flat.val(v).rank() == 0 && matches!(flat.val(v).def, Def::Node(_)) {
+                    needs_slot[v as usize] = true;
+                }
+            }
+        }
+    }
     let mut storage = vec![Storage::None; n];
     let mut consts: Vec<u8> = Vec::new();
     for (i, &p) in flat.params.iter().enumerate() {
@@ -347,6 +492,11 @@ pub(crate) fn plan(
                 read(g.b_view.0);
             }
             Step::OutputScalar { value, .. } => read(*value),
+            Step::Loop(l) => {
+                for &a in &flat.nodes[l.node].args {
+                    read(a);
+                }
+            }
         }
         let produced: Vec<Vid> = match s {
             Step::Scalar(ni) => vec![flat.nodes[*ni].result],
@@ -366,6 +516,7 @@ pub(crate) fn plan(
                 .collect(),
             Step::Gemm(g) => vec![g.result],
             Step::OutputScalar { .. } => vec![],
+            Step::Loop(l) => flat.nodes[l.node].results.clone(),
         };
         for p in produced {
             def_step[p as usize].get_or_insert(si);
@@ -376,7 +527,24 @@ pub(crate) fn plan(
         def_step[p as usize] = Some(0);
     }
 
-    // Workspace buffers, first-fit by offset among live ones.
+    // A store-all reverse sweep of a recurrence a `scan` already runs
+    // forward reads its states from that scan, which writes them into the
+    // sweep's records: the sweep's scratch is live from the scan on.
+    let pairs = shared_sweeps(flat, &steps);
+    let mut scratch_def: HashMap<usize, usize> = HashMap::new();
+    for &(si, ai) in &pairs {
+        scratch_def.insert(ai, si);
+        if let Step::Loop(a) = &mut steps[ai]
+            && let Some(d) = &mut a.adjoint
+        {
+            d.precomputed = true;
+        }
+    }
+
+    // Workspace buffers and loop scratch regions, first-fit by offset among
+    // live ones. A scratch region is live during its step only (or from a
+    // shared forward sweep on); it is keyed by a pseudo value past the last
+    // real one (for the stability analysis).
     let mut order: Vec<(usize, Vid)> = Vec::new();
     for v in 0..n {
         if fusion.class[v] == Class::Buffer
@@ -386,38 +554,64 @@ pub(crate) fn plan(
             order.push((d, v as Vid));
         }
     }
+    for (si, s) in steps.iter().enumerate() {
+        if let Step::Loop(_) = s {
+            let def = scratch_def.get(&si).copied().unwrap_or(si);
+            order.push((def, (n + si) as Vid));
+        }
+    }
     order.sort_unstable();
-    let workspace_buffers = order.len();
+    let workspace_buffers = order.iter().filter(|o| (o.1 as usize) < n).count();
     let mut active: Vec<(usize, usize, usize)> = Vec::new(); // (offset, size, last use)
     let mut placed: Vec<(Vid, usize, usize, usize, usize)> = Vec::new(); // (value, offset, size, def, last use)
     let mut size = 0usize;
-    let too_large = || CompileError::TooLarge {
-        func: flat.name.clone(),
-        what: "the workspace".into(),
-    };
     for (d, v) in order {
         active.retain(|a| a.2 >= d);
-        let val = flat.val(v);
-        let bytes = val
-            .len
-            .checked_mul(val.elem.byte_size())
-            .and_then(|b| b.checked_add(ALIGN - 1))
-            .ok_or_else(too_large)?
-            / ALIGN
-            * ALIGN;
+        let (raw, last) = if (v as usize) < n {
+            let val = flat.val(v);
+            let raw = val
+                .len
+                .checked_mul(val.elem.byte_size())
+                .ok_or_else(too_large)?;
+            (raw, last_use[v as usize].max(d))
+        } else {
+            match &steps[v as usize - n] {
+                Step::Loop(l) => (l.layout.size, v as usize - n),
+                _ => return Err(internal_plan("scratch of a non-loop step")),
+            }
+        };
+        let bytes = raw.checked_add(ALIGN - 1).ok_or_else(too_large)? / ALIGN * ALIGN;
         let bytes = bytes.max(ALIGN);
         active.sort_unstable();
         let mut off = 0usize;
         for a in &active {
-            if off + bytes <= a.0 {
+            if off.checked_add(bytes).ok_or_else(too_large)? <= a.0 {
                 break;
             }
             off = off.max(a.0 + a.1);
         }
-        active.push((off, bytes, last_use[v as usize].max(d)));
-        placed.push((v, off, bytes, d, last_use[v as usize].max(d)));
-        storage[v as usize] = Storage::Workspace(off);
+        active.push((off, bytes, last));
+        placed.push((v, off, bytes, d, last));
+        if (v as usize) < n {
+            storage[v as usize] = Storage::Workspace(off);
+        } else if let Step::Loop(l) = &mut steps[v as usize - n] {
+            l.scratch = off;
+        }
         size = size.max(off.checked_add(bytes).ok_or_else(too_large)?);
+    }
+
+    for &(si, ai) in &pairs {
+        let into = match &steps[ai] {
+            Step::Loop(a) => a.adjoint.as_ref().map(|d| RecordInto {
+                base: a.scratch + d.records,
+                record: d.record,
+                offsets: d.carry_off.clone(),
+            }),
+            _ => None,
+        };
+        if let Step::Loop(s) = &mut steps[si] {
+            s.record_into = into;
+        }
     }
 
     // Chunks.
@@ -430,6 +624,7 @@ pub(crate) fn plan(
             Step::Kernel(k) => k.estimated_insts(),
             Step::Gemm(_) => 40,
             Step::OutputScalar { .. } => 3,
+            Step::Loop(l) => 40 + 4 * flat.nodes[l.node].args.len(),
         };
         if acc > 0 && acc + cost > opts.max_function_insts {
             chunks.push(start..si);
@@ -444,8 +639,11 @@ pub(crate) fn plan(
     // memory is written in a function that also reads it (Cranelift may
     // otherwise sink a movable load of it past that write).
     let chunk_of_step = |s: usize| chunks.iter().position(|c| c.contains(&s)).unwrap_or(0);
-    let mut stable: Vec<bool> = (0..n)
+    let mut stable: Vec<bool> = (0..n + steps.len())
         .map(|v| {
+            if v >= n {
+                return false;
+            }
             matches!(
                 storage[v],
                 Storage::Input(_) | Storage::Const(_) | Storage::Output(_)
@@ -468,6 +666,7 @@ pub(crate) fn plan(
         });
         stable[p.0 as usize] = !hazard;
     }
+    stable.truncate(n);
 
     // Scalars crossing chunks get slots after the buffers.
     let mut chunk_of = vec![0usize; steps.len()];
@@ -488,8 +687,11 @@ pub(crate) fn plan(
             } else {
                 chunk_of.get(d).copied().unwrap_or(0)
             };
-            let lu = last_use[v];
-            if def_chunk != usize::MAX && lu < steps.len() && chunk_of[lu] != def_chunk {
+            let lu = last_use[v].max(d);
+            if def_chunk != usize::MAX
+                && lu < steps.len()
+                && (chunk_of[lu] != def_chunk || needs_slot[v])
+            {
                 crossing.push((d, lu, v as Vid));
             }
         }
@@ -515,7 +717,18 @@ pub(crate) fn plan(
         busy.push(std::cmp::Reverse((lu, s)));
         slot.insert(v, base + 8 * s);
     }
-    let workspace_size = if next > 0 { base + 8 * next } else { size };
+    let workspace_size = if next > 0 {
+        next.checked_mul(8)
+            .and_then(|b| b.checked_add(base))
+            .ok_or_else(too_large)?
+    } else {
+        size
+    };
+    // The bound every value's size obeys (see `flat`): loops' snapshots and
+    // stacks add up to more than any one value.
+    if workspace_size > isize::MAX as usize / 4 {
+        return Err(too_large());
+    }
     Ok(Plan {
         steps,
         storage,
@@ -526,6 +739,187 @@ pub(crate) fn plan(
         workspace_buffers,
         stable,
     })
+}
+
+fn internal_plan(msg: &str) -> CompileError {
+    CompileError::Codegen(format!("internal: {msg}"))
+}
+
+/// Bytes of a value's buffer, rounded up to [`ALIGN`] (at least `ALIGN`).
+fn aligned_size(flat: &Flat, v: Vid) -> Option<usize> {
+    let val = flat.val(v);
+    let raw = val.len.checked_mul(val.elem.byte_size())?;
+    Some((raw.checked_add(ALIGN - 1)? / ALIGN * ALIGN).max(ALIGN))
+}
+
+/// Pairs `(scan step, scan_adjoint step)` where the reverse sweep keeps
+/// every state and reverses, from the start, the recurrence the earlier
+/// scan runs: same body, length, direction, consts, initial carry and
+/// scanned inputs (the same values), no dynamic trip count. Each step is
+/// in at most one pair.
+fn shared_sweeps(flat: &Flat, steps: &[Step]) -> Vec<(usize, usize)> {
+    let mut pairs = Vec::new();
+    let mut taken = vec![false; steps.len()];
+    for (ai, a) in steps.iter().enumerate() {
+        let Step::Loop(a) = a else { continue };
+        let Some(desc) = &a.adjoint else { continue };
+        let Op::ScanAdjoint {
+            body,
+            length,
+            reverse,
+            n_consts,
+            n_carry,
+            n_xs,
+            trips: false,
+            ..
+        } = &flat.nodes[a.node].op
+        else {
+            continue;
+        };
+        if desc.length == 0 || desc.slots.saturating_add(1) < desc.length {
+            continue;
+        }
+        let forward = &flat.nodes[a.node].args[..n_consts + n_carry + n_xs];
+        let found = steps[..ai].iter().enumerate().find(|(si, s)| {
+            let Step::Loop(s) = s else { return false };
+            let node = &flat.nodes[s.node];
+            !taken[*si]
+                && s.adjoint.is_none()
+                && node.args == forward
+                && matches!(&node.op, Op::Scan {
+                    body: b,
+                    length: l,
+                    reverse: r,
+                    n_consts: c,
+                    n_carry: k,
+                    ..
+                } if b == body && l == length && r == reverse && c == n_consts && k == n_carry)
+        });
+        if let Some((si, _)) = found {
+            taken[si] = true;
+            pairs.push((si, ai));
+        }
+    }
+    pairs
+}
+
+/// The descriptor of a `scan_adjoint` node (`None` on overflow).
+fn adjoint_desc(
+    flat: &Flat,
+    node: &super::flat::FNode,
+    body: &Callee,
+    callee_ws: usize,
+) -> Option<AdjointDesc> {
+    let Op::ScanAdjoint {
+        length,
+        reverse,
+        checkpoint,
+        n_consts,
+        n_carry,
+        n_xs,
+        n_acarry,
+        trips,
+        ..
+    } = &node.op
+    else {
+        return None;
+    };
+    let length = usize::try_from(length.known()?).ok()?;
+    let bytes = |v: Vid| {
+        let val = flat.val(v);
+        val.len.checked_mul(val.elem.byte_size())
+    };
+    let row = |v: Vid| {
+        let val = flat.val(v);
+        (val.len / length.max(1)).checked_mul(val.elem.byte_size())
+    };
+    let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+    let args = &node.args;
+    let n_axs = args
+        .len()
+        .checked_sub(nc + nk + nx + na + usize::from(*trips))?;
+    let axs0 = nc + nk + nx + na;
+    AdjointDesc::new(AdjointShape {
+        length,
+        reverse: *reverse,
+        policy: *checkpoint,
+        trips: *trips,
+        n_consts: nc,
+        carry: args[nc..nc + nk]
+            .iter()
+            .map(|&v| bytes(v))
+            .collect::<Option<_>>()?,
+        xs: args[nc + nk..nc + nk + nx]
+            .iter()
+            .map(|&v| row(v))
+            .collect::<Option<_>>()?,
+        acarry: args[nc + nk + nx..axs0]
+            .iter()
+            .map(|&v| bytes(v))
+            .collect::<Option<_>>()?,
+        axs: args[axs0..axs0 + n_axs]
+            .iter()
+            .map(|&v| row(v))
+            .collect::<Option<_>>()?,
+        ays: node
+            .results
+            .get(na..)?
+            .iter()
+            .map(|&v| row(v))
+            .collect::<Option<_>>()?,
+        body_ys: body.outputs.get(nk..)?.to_vec(),
+        callee_ws,
+    })
+}
+
+/// The scratch layout of a loop node (`None` on overflow).
+fn loop_layout(
+    flat: &Flat,
+    fusion: &Fusion,
+    node: &super::flat::FNode,
+    callee_ws: usize,
+) -> Option<LoopLayout> {
+    let (n_carry, n_ys) = match &node.op {
+        Op::Scan { n_carry, .. } => (*n_carry, node.results.len().checked_sub(*n_carry)?),
+        Op::While { .. } => (node.results.len().checked_sub(1)?, 0),
+        _ => return None,
+    };
+    let mut at = 0usize;
+    let mut take = |bytes: usize, align: usize| -> Option<usize> {
+        let off = at.checked_add(align - 1)? / align * align;
+        at = off.checked_add(bytes)?;
+        Some(off)
+    };
+    let mut l = LoopLayout {
+        in_table: take(node.args.len().checked_mul(8)?, 8)?,
+        out_table: take(n_carry.checked_add(n_ys)?.checked_mul(8)?, 8)?,
+        cond_table: take(8, 8)?,
+        cond_out: take(8, 8)?,
+        ..LoopLayout::default()
+    };
+    for &r in &node.results[..n_carry] {
+        let dead = fusion.class[r as usize] == Class::Dead;
+        let bytes = aligned_size(flat, r)?;
+        let spare = take(bytes, ALIGN)?;
+        l.carry_bufs.push(if dead {
+            [Some(spare), Some(take(bytes, ALIGN)?)]
+        } else {
+            [None, Some(spare)]
+        });
+    }
+    for &r in &node.results[n_carry..n_carry + n_ys] {
+        if fusion.class[r as usize] == Class::Dead {
+            let val = flat.val(r);
+            let rows = val.shape.first().copied().unwrap_or(1).max(1);
+            let row = (val.len / rows).checked_mul(val.elem.byte_size())?;
+            l.ys_row.push(Some(take(row.max(8), ALIGN)?));
+        } else {
+            l.ys_row.push(None);
+        }
+    }
+    l.callee_ws = take(callee_ws, ALIGN)?;
+    l.size = at;
+    Some(l)
 }
 
 fn push_scalar(out: &mut Vec<u8>, s: Scalar) {

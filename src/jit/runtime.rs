@@ -118,6 +118,20 @@ unsafe extern "C" fn gemm_f32(
     unsafe { matrixmultiply::sgemm(m, k, n, 1.0, a, rsa, csa, b, rsb, csb, 0.0, c, rsc, csc) }
 }
 
+/// The symbol of [`copy_bytes`].
+pub(crate) const COPY_SYMBOL: &str = "adjit_copy_bytes";
+
+/// Copies `n` bytes from `src` to `dst`.
+///
+/// # Safety
+/// `src` and `dst` must be valid for `n` bytes and must not overlap; the
+/// generated code passes distinct buffers of that size (a loop's final
+/// state and its result's storage).
+unsafe extern "C" fn copy_bytes(dst: *mut u8, src: *const u8, n: usize) {
+    // SAFETY: the caller's contract above.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, n) }
+}
+
 /// The GEMM symbol for an element type.
 pub(crate) fn gemm_symbol(elem: Elem) -> &'static str {
     match elem {
@@ -131,6 +145,11 @@ pub(crate) fn symbols() -> Vec<(String, *const u8)> {
     let mut out: Vec<(String, *const u8)> = vec![
         ("adjit_gemm_f64".into(), gemm_f64 as *const u8),
         ("adjit_gemm_f32".into(), gemm_f32 as *const u8),
+        (COPY_SYMBOL.into(), copy_bytes as *const u8),
+        (
+            super::adjoint::SYMBOL.into(),
+            super::adjoint::scan_adjoint as *const u8,
+        ),
     ];
     let f64s: [(MathFn, extern "C" fn(f64) -> f64); 10] = [
         (MathFn::Exp, exp64),
