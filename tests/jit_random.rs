@@ -177,4 +177,7 @@ fn regressions_found_by_the_random_tests() {
     for sizes in [(4, 0), (0, 0)] {
         check_random(5904174900237278065, 19, false, sizes);
     }
+    // A `gather` from an empty axis in a `while` body that runs no step:
+    // not a compile error (the program does not fail).
+    check_random(9042992150945018734, 15, true, (0, 0));
 }
