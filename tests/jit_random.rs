@@ -180,4 +180,7 @@ fn regressions_found_by_the_random_tests() {
     // Many updates of a `scatter_add` landing on one element: they must be
     // added in row-major order of the updates.
     check_random(12109880311512983880, 39, false, (0, 1));
+    // A `gather` from an empty axis in a `while` body that runs no step:
+    // not a compile error (the program does not fail).
+    check_random(9042992150945018734, 15, true, (0, 0));
 }

@@ -90,7 +90,16 @@ impl Flat {
 }
 
 /// Flattens `f` (which must be verified and monomorphic, as must its callees).
-pub(crate) fn flatten(module: &Module, f: &Function) -> Result<Flat, CompileError> {
+///
+/// A `gather` from (or `scatter_add` into) an empty axis fails on every
+/// input, which is a compile error, except in a loop body (`loop_body`):
+/// a loop may run no step, and then the program does not fail. There the
+/// op yields zeros (the interpreter fails if such a step runs).
+pub(crate) fn flatten(
+    module: &Module,
+    f: &Function,
+    loop_body: bool,
+) -> Result<Flat, CompileError> {
     let mut flat = Flat {
         name: f.name().to_string(),
         vals: Vec::new(),
@@ -111,7 +120,7 @@ pub(crate) fn flatten(module: &Module, f: &Function) -> Result<Flat, CompileErro
         params.push((flat.vals.len() - 1) as Vid);
     }
     flat.params = params.clone();
-    let outputs = inline(module, f, &params, &mut flat, 0)?;
+    let outputs = inline(module, f, &params, &mut flat, 0, loop_body)?;
     flat.outputs = outputs;
     mark_live(&mut flat);
     Ok(flat)
@@ -127,6 +136,7 @@ fn inline(
     args: &[Vid],
     flat: &mut Flat,
     depth: usize,
+    loop_body: bool,
 ) -> Result<Vec<Vid>, CompileError> {
     let mut map: Vec<Vid> = Vec::with_capacity(f.value_count());
     map.extend_from_slice(args);
@@ -144,7 +154,7 @@ fn inline(
                         reason: format!("calls nest deeper than {MAX_CALL_DEPTH}"),
                     });
                 }
-                let outs = inline(module, callee, &ins, flat, depth + 1)?;
+                let outs = inline(module, callee, &ins, flat, depth + 1, loop_body)?;
                 map.extend_from_slice(&outs);
             }
             Op::Scan { .. } | Op::While { .. } | Op::ScanAdjoint { .. } => {
@@ -173,7 +183,9 @@ fn inline(
             op => {
                 let r = node.results[0];
                 let (elem, shape, len) = concrete(f.name(), f, r)?;
-                check_empty_axis(flat, f, op, &ins, len, r)?;
+                if !loop_body {
+                    check_empty_axis(flat, f, op, &ins, len, r)?;
+                }
                 let n = flat.nodes.len();
                 flat.vals.push(FVal {
                     elem,

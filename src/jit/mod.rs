@@ -223,7 +223,7 @@ fn plan_program(
     callees: &mut HashMap<String, plan::Callee>,
     depth: usize,
 ) -> Result<(), CompileError> {
-    let flat = flat::flatten(module, f)?;
+    let flat = flat::flatten(module, f, depth > 0)?;
     for node in &flat.nodes {
         let Some((body, cond)) = plan::loop_callees(&node.op) else {
             continue;
