@@ -31,14 +31,16 @@
 //! settings and the sizes, which are part of every group's name.
 
 use std::hint::black_box;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use adjit::ir::interp::Interpreter;
 use adjit::ir::{Data, Graph, Module, Tensor, Type, verify_module};
 use adjit::workloads::taped::{self, SpringGrads};
 use adjit::workloads::{bs, gmm, logreg, mlp, rosen, seeds, spring};
 use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main};
+use criterion::{
+    BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main,
+};
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -124,21 +126,43 @@ impl Row {
 /// A criterion group with the harness settings of the run.
 struct Group<'c> {
     group: BenchmarkGroup<'c, WallTime>,
+    /// The run's sample count, for rows of ordinary length.
+    samples: usize,
+    /// The run's measurement time per row.
+    measurement: Duration,
 }
 
 impl<'c> Group<'c> {
-    /// `heavy`: iterations take long enough (≳ 10 ms) that criterion should
-    /// take the minimum number of samples, one iteration each.
-    fn new(c: &'c mut Criterion, name: &str, heavy: bool) -> Group<'c> {
-        let mut group = c.benchmark_group(name);
-        if heavy {
-            group.sample_size(10);
-            group.sampling_mode(SamplingMode::Flat);
+    fn new(c: &'c mut Criterion, name: &str) -> Group<'c> {
+        let (_, measurement) = times();
+        Group {
+            group: c.benchmark_group(name),
+            samples: if quick() { 10 } else { 100 },
+            measurement,
         }
-        Group { group }
     }
 
+    /// Benchmarks `f` as `row`. One untimed call first sizes the sampling:
+    /// when criterion's linear sampling (1 + 2 + … + samples calls) would not
+    /// fit the measurement time, the row gets flat sampling, one call per
+    /// sample, as many samples as fit (at least ten) and the time they need.
     fn row<R>(&mut self, row: Row, mut f: impl FnMut() -> R) {
+        let start = Instant::now();
+        black_box(f());
+        let once = start.elapsed();
+        let linear_calls = self.samples * (self.samples + 1) / 2;
+        if once.as_secs_f64() * linear_calls as f64 <= self.measurement.as_secs_f64() {
+            self.group.sample_size(self.samples);
+            self.group.sampling_mode(SamplingMode::Auto);
+            self.group.measurement_time(self.measurement);
+        } else {
+            let fit = self.measurement.as_secs_f64() / once.as_secs_f64().max(1e-9);
+            let samples = (fit as usize).clamp(10, self.samples);
+            self.group.sample_size(samples);
+            self.group.sampling_mode(SamplingMode::Flat);
+            let needed = once.mul_f64(1.2 * samples as f64);
+            self.group.measurement_time(self.measurement.max(needed));
+        }
         self.group.bench_function(row.name(), |b| b.iter(&mut f));
     }
 
@@ -288,7 +312,7 @@ fn program_rows(
 fn seed2(c: &mut Criterion) {
     let (x, y) = (3.0, 2.0);
     let want = seeds::seed2_grad(x, y);
-    let mut g = Group::new(c, "seed2", false);
+    let mut g = Group::new(c, "seed2");
     g.row(Row::HandPrimal, || seeds::seed2(black_box(x), black_box(y)));
     g.row(Row::Hand, || {
         let (x, y) = (black_box(x), black_box(y));
@@ -354,7 +378,7 @@ fn rosen(c: &mut Criterion, n: usize) {
     let mut want = vec![0.0; n];
     let value = rosen::value_and_grad(&x, &mut want).expect("sizes match");
     let mut grad = vec![0.0; n];
-    let mut g = Group::new(c, &format!("rosen n={n}"), false);
+    let mut g = Group::new(c, &format!("rosen n={n}"));
     g.row(Row::HandPrimal, || rosen::value(black_box(&x)));
     g.row(Row::Hand, || {
         rosen::value_and_grad(black_box(&x), &mut grad)
@@ -473,7 +497,7 @@ fn logreg(c: &mut Criterion, (n, d): (usize, usize)) {
     let mut want = vec![0.0; d];
     let value = logreg::value_and_grad(&inp.x, &inp.y, &inp.w, &mut want).expect("sizes match");
     let mut grad = vec![0.0; d];
-    let mut g = Group::new(c, &format!("logreg {n}x{d}"), false);
+    let mut g = Group::new(c, &format!("logreg {n}x{d}"));
     g.row(Row::HandPrimal, || {
         logreg::value(&inp.x, &inp.y, black_box(&inp.w))
     });
@@ -536,8 +560,7 @@ fn gmm(c: &mut Criterion, d: usize, k: usize, n: usize) {
     };
     let mut grad = vec![0.0; want.len()];
 
-    let heavy = d >= 10;
-    let mut g = Group::new(c, &format!("gmm d={d} k={k} n={n}"), heavy);
+    let mut g = Group::new(c, &format!("gmm d={d} k={k} n={n}"));
     g.row(Row::HandPrimal, || {
         gmm::value(shape, inp.params(), &inp.x, inp.wishart, &mut hand_ws)
     });
@@ -588,7 +611,8 @@ fn gmm(c: &mut Criterion, d: usize, k: usize, n: usize) {
             common::s(inp.wishart.m),
         ],
     );
-    program_rows(&mut g, &p, &[0, 1, 2], !heavy, value - constants, &want);
+    // Central differences only for the smallest (30 parameters).
+    program_rows(&mut g, &p, &[0, 1, 2], d <= 2, value - constants, &want);
     g.finish();
 }
 
@@ -622,7 +646,7 @@ fn mlp(c: &mut Criterion, shape: mlp::Shape) {
         "mlp {}-{}-{} b={}",
         shape.input, shape.hidden, shape.classes, shape.batch
     );
-    let mut g = Group::new(c, &name, true);
+    let mut g = Group::new(c, &name);
     g.row(Row::HandPrimal, || {
         mlp::value(shape, p, black_box(&inp.x), &inp.y, &mut hand_ws)
     });
@@ -764,7 +788,7 @@ fn spring(c: &mut Criterion) {
     let want: Vec<f64> = gk.iter().chain(&gv).copied().collect();
     let mut grad = vec![0.0; m + n];
 
-    let mut g = Group::new(c, &format!("spring n={n} t={}", config.steps), false);
+    let mut g = Group::new(c, &format!("spring n={n} t={}", config.steps));
     g.row(Row::HandPrimal, || {
         spring::value(config, black_box(inp.args()), &mut hand_ws)
     });
@@ -824,7 +848,7 @@ fn bs(c: &mut Criterion, n: usize) {
     )
     .expect("sizes match");
     let (mut p, mut d, mut v) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
-    let mut g = Group::new(c, &format!("bs n={n}"), false);
+    let mut g = Group::new(c, &format!("bs n={n}"));
     g.row(Row::HandPrimal, || bs::price(black_box(o), &mut p));
     g.row(Row::Hand, || {
         let out = bs::Greeks {
@@ -910,7 +934,7 @@ fn hvp(c: &mut Criterion, n: usize) {
     let mut want = vec![0.0; n];
     rosen::hvp(&inp.x, &inp.v, &mut want).expect("sizes match");
     let mut out = vec![0.0; n];
-    let mut g = Group::new(c, &format!("hvp rosen n={n}"), false);
+    let mut g = Group::new(c, &format!("hvp rosen n={n}"));
     g.row(Row::Hand, || {
         rosen::hvp(black_box(&inp.x), black_box(&inp.v), &mut out)
     });
@@ -988,10 +1012,10 @@ fn compile_time(c: &mut Criterion, sizes: &[usize]) {
     group.sample_size(10);
     for &n in sizes {
         let module = random_graph(n, n as u64);
-        group.bench_function(format!("verify/{n}"), |b| {
+        group.bench_function(BenchmarkId::new("verify", n), |b| {
             b.iter(|| verify_module(black_box(&module)))
         });
-        group.bench_function(format!("interp plan/{n}"), |b| {
+        group.bench_function(BenchmarkId::new("interp plan", n), |b| {
             b.iter(|| Interpreter::new(black_box(&module)))
         });
     }
@@ -1017,16 +1041,23 @@ fn benches(c: &mut Criterion) {
     compile_time(c, sizes.graphs);
 }
 
-fn config() -> Criterion {
-    let (warm_up, measurement) = if quick() {
+/// Warm-up and measurement time per row.
+fn times() -> (Duration, Duration) {
+    if quick() {
         (Duration::from_millis(100), Duration::from_millis(300))
     } else {
         (Duration::from_secs(1), Duration::from_secs(3))
-    };
-    let c = Criterion::default()
+    }
+}
+
+fn config() -> Criterion {
+    let (warm_up, measurement) = times();
+    // Criterion's per-benchmark plots take seconds each to draw; the tables
+    // and charts come from scripts/bench_report.py instead.
+    Criterion::default()
         .warm_up_time(warm_up)
-        .measurement_time(measurement);
-    if quick() { c.sample_size(10) } else { c }
+        .measurement_time(measurement)
+        .without_plots()
 }
 
 criterion_group! {
