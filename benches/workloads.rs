@@ -31,7 +31,9 @@
 //! settings and the sizes, which are part of every group's name.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use adjit::ir::interp::Interpreter;
 use adjit::ir::{Data, Graph, Module, Tensor, Type, verify_module};
@@ -123,6 +125,74 @@ impl Row {
     }
 }
 
+/// What `scripts/bench_report.py` needs to report exactly one run: when it
+/// started, whether it was quick, and its groups (criterion's directory also
+/// holds the results of earlier runs).
+struct RunRecord {
+    path: PathBuf,
+    started: f64,
+    quick: bool,
+    groups: Vec<String>,
+}
+
+static RUN: Mutex<Option<RunRecord>> = Mutex::new(None);
+
+impl RunRecord {
+    /// Criterion's output directory, found as criterion finds it.
+    fn directory() -> PathBuf {
+        if let Some(home) = std::env::var_os("CRITERION_HOME") {
+            PathBuf::from(home)
+        } else if let Some(target) = std::env::var_os("CARGO_TARGET_DIR") {
+            PathBuf::from(target).join("criterion")
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/criterion")
+        }
+    }
+
+    fn start() {
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let record = RunRecord {
+            path: RunRecord::directory().join("adjit-run.json"),
+            started,
+            quick: quick(),
+            groups: Vec::new(),
+        };
+        record.write();
+        *RUN.lock().unwrap_or_else(|e| e.into_inner()) = Some(record);
+    }
+
+    fn add_group(name: &str) {
+        let mut run = RUN.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(record) = run.as_mut() {
+            record.groups.push(name.to_string());
+            record.write();
+        }
+    }
+
+    /// Writes the record as JSON; a failure only costs the report its
+    /// filter, so it is reported and ignored.
+    fn write(&self) {
+        let groups: Vec<String> = self
+            .groups
+            .iter()
+            .map(|g| format!("\"{}\"", g.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect();
+        let json = format!(
+            "{{\"started\": {}, \"quick\": {}, \"groups\": [{}]}}\n",
+            self.started,
+            self.quick,
+            groups.join(", ")
+        );
+        let written = std::fs::create_dir_all(RunRecord::directory())
+            .and_then(|()| std::fs::write(&self.path, json));
+        if let Err(e) = written {
+            eprintln!("cannot write {}: {e}", self.path.display());
+        }
+    }
+}
+
 /// A criterion group with the harness settings of the run.
 struct Group<'c> {
     group: BenchmarkGroup<'c, WallTime>,
@@ -135,6 +205,7 @@ struct Group<'c> {
 impl<'c> Group<'c> {
     fn new(c: &'c mut Criterion, name: &str) -> Group<'c> {
         let (_, measurement) = times();
+        RunRecord::add_group(name);
         Group {
             group: c.benchmark_group(name),
             samples: if quick() { 10 } else { 100 },
@@ -1008,6 +1079,7 @@ fn random_graph(nodes: usize, seed: u64) -> Module {
 /// compiler's rows (`jit compile`, and `jit compile grad` from the
 /// differentiated graph) are added here when it lands.
 fn compile_time(c: &mut Criterion, sizes: &[usize]) {
+    RunRecord::add_group("compile");
     let mut group = c.benchmark_group("compile");
     group.sample_size(10);
     for &n in sizes {
@@ -1025,6 +1097,7 @@ fn compile_time(c: &mut Criterion, sizes: &[usize]) {
 // -------------------------------------------------------------------- run
 
 fn benches(c: &mut Criterion) {
+    RunRecord::start();
     let sizes = Sizes::new(quick());
     seed2(c);
     for n in sizes.rosen {

@@ -10,9 +10,11 @@ and the benchmark.json beside it) and writes, into the output directory:
 - one SVG bar chart per table (medians.svg, vs-hand.svg, vs-jit.svg,
   compile.svg), drawn on logarithmic axes.
 
-Only the latest run is reported: results written more than --gap minutes
-before the next newer result are taken to belong to an earlier run (pass
---all to report everything in the directory).
+Only the latest run is reported: the bench writes adjit-run.json into
+criterion's directory (start time, quick or full, its groups), and only
+results of those groups written since that start are read. Without that
+file, results written more than --gap minutes before the next newer result
+are taken to belong to an earlier run. --all reports everything.
 
 Python 3.11 standard library only.
 
@@ -27,6 +29,7 @@ import json
 import math
 import sys
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 # The rows of every workload group, in table order (benches/workloads.rs).
@@ -121,6 +124,23 @@ def latest_run(results: list[Result], gap_minutes: float) -> list[Result]:
             cutoff = newer
             break
     return [r for r in results if r.mtime >= cutoff]
+
+
+def run_record(criterion: Path) -> dict | None:
+    """The record the bench writes at the start of a run, if any."""
+    path = criterion / "adjit-run.json"
+    if not path.exists():
+        return None
+    return json.loads(path.read_text())
+
+
+def recorded_run(results: list[Result], record: dict) -> list[Result]:
+    """The results of the recorded run: its groups, written since it started."""
+    groups = set(record["groups"])
+    # mtimes and the recorded start come from the same clock; allow for a
+    # coarse file-system timestamp.
+    started = float(record["started"]) - 2.0
+    return [r for r in results if r.group in groups and r.mtime >= started]
 
 
 def fmt_time(ns: float) -> str:
@@ -438,9 +458,21 @@ def main() -> int:
     if not results:
         print(f"no criterion results under {args.criterion}", file=sys.stderr)
         return 1
+    record = run_record(args.criterion)
+    header = ""
     if not args.all:
-        results = latest_run(results, args.gap)
+        if record is not None:
+            results = recorded_run(results, record)
+            when = datetime.fromtimestamp(float(record["started"]), tz=timezone.utc)
+            mode = "quick (ADJIT_BENCH_QUICK=1)" if record.get("quick") else "full"
+            header = f"Run: {mode}, started {when:%Y-%m-%d %H:%M} UTC.\n\n"
+        else:
+            results = latest_run(results, args.gap)
+    if not results:
+        print("no results of the latest run", file=sys.stderr)
+        return 1
     markdown, svgs = build(results)
+    markdown = header + markdown
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "tables.md").write_text(markdown)
     for name, svg in svgs.items():
