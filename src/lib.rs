@@ -7,9 +7,13 @@
 
 pub use adjit_ir as ir;
 
+pub mod ad;
 pub mod jit;
+pub mod opt;
 pub mod tape;
 pub mod workloads;
+
+pub use ad::{AdError, Mode, grad, hvp, jacobian, jvp, vjp, vmap};
 
 /// The README's examples, compiled and run as doc tests.
 #[doc = include_str!("../README.md")]

@@ -282,3 +282,85 @@ fn no_arguments_runs_the_demo() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(!stdout(&o).is_empty());
 }
+
+#[test]
+fn eval_grad_of_seed2_prints_value_and_gradient() {
+    let o = adjit(&[
+        "eval",
+        "examples/programs/seed2.adj",
+        "--grad",
+        "--in",
+        "x=3",
+        "--in",
+        "y=2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "f = 5\ndf/dx = 6\ndf/dy = -4\n");
+}
+
+#[test]
+fn print_grad_shows_the_derivative_program_and_wrt_is_checked() {
+    let o = adjit(&[
+        "print",
+        "examples/programs/logreg.adj",
+        "--grad",
+        "--wrt",
+        "w",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.starts_with(
+            "func @logreg_grad(%w: f64[d], %X: f64[n, d], %y: f64[n]) -> (f64, f64[d])"
+        ),
+        "{text}"
+    );
+    let o = adjit(&[
+        "print",
+        "examples/programs/logreg.adj",
+        "--grad",
+        "--wrt",
+        "nope",
+    ]);
+    assert_clean_failure(&o, 2);
+}
+
+#[test]
+fn eval_jvp_defaults_tangents_to_ones() {
+    // d/dS of the Black-Scholes price is N(d1): at the money with r = 0.05,
+    // sigma = 0.2, T = 1, d1 = 0.35.
+    let o = adjit(&[
+        "eval",
+        "examples/programs/bs.adj",
+        "--jvp",
+        "--wrt",
+        "S",
+        "--in",
+        "S=100",
+        "--in",
+        "K=100",
+        "--in",
+        "T=1",
+        "--in",
+        "r=0.05",
+        "--in",
+        "sigma=0.2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("C_dot"))
+        .expect("a tangent line");
+    let value: f64 = line
+        .split(" [")
+        .nth(1)
+        .unwrap()
+        .split(']')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let want = adjit::workloads::bs::norm_cdf(0.35);
+    assert!((value - want).abs() < 1e-14, "{value} vs {want}");
+}

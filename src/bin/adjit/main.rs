@@ -1,6 +1,7 @@
 //! The `adjit` command-line tool: check, print, evaluate, differentiate,
 //! compile and benchmark programs in adjit's text format.
 
+mod derive;
 mod error;
 mod inputs;
 mod npy;
@@ -8,6 +9,7 @@ mod program;
 mod show;
 
 use clap::{Args, Parser, Subcommand};
+use derive::{DeriveArgs, Kind};
 use error::CliError;
 use std::path::{Path, PathBuf};
 
@@ -33,6 +35,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         select: Select,
+        #[command(flatten)]
+        derive: DeriveArgs,
     },
     /// Evaluate a function on the given inputs.
     Eval {
@@ -46,6 +50,8 @@ enum Command {
         /// Write every array result as NAME.npy into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        #[command(flatten)]
+        derive: DeriveArgs,
     },
     /// Print the graph in Graphviz DOT.
     Dot {
@@ -53,6 +59,8 @@ enum Command {
         file: PathBuf,
         #[command(flatten)]
         select: Select,
+        #[command(flatten)]
+        derive: DeriveArgs,
     },
 }
 
@@ -69,14 +77,23 @@ fn main() {
     let result = match cli.command {
         None => demo(),
         Some(Command::Check { files }) => check(&files),
-        Some(Command::Print { file, select }) => print(&file, &select),
+        Some(Command::Print {
+            file,
+            select,
+            derive,
+        }) => print(&file, &select, &derive),
         Some(Command::Eval {
             file,
             select,
             inputs,
             out,
-        }) => eval(&file, &select, &inputs, out.as_deref()),
-        Some(Command::Dot { file, select }) => dot(&file, &select),
+            derive,
+        }) => eval(&file, &select, &inputs, out.as_deref(), &derive),
+        Some(Command::Dot {
+            file,
+            select,
+            derive,
+        }) => dot(&file, &select, &derive),
     };
     if let Err(e) = result {
         eprintln!("{e}");
@@ -103,27 +120,31 @@ fn check(files: &[PathBuf]) -> Result<(), CliError> {
     }
 }
 
-fn print(file: &Path, select: &Select) -> Result<(), CliError> {
+fn print(file: &Path, select: &Select, args: &DeriveArgs) -> Result<(), CliError> {
     let p = program::load(file)?;
-    match &select.func {
-        Some(name) => print!(
-            "{}",
-            adjit::ir::text::print_function(p.function(Some(name))?)
-        ),
-        None => print!("{}", adjit::ir::text::print_module(&p.module)),
+    if args.kind() == Kind::Primal && select.func.is_none() {
+        print!("{}", adjit::ir::text::print_module(&p.module));
+        return Ok(());
     }
+    let d = derive::derive(&p.module, p.function(select.func.as_deref())?, args)?;
+    print!(
+        "{}",
+        adjit::ir::text::print_module(&d.own_functions(&p.module))
+    );
     Ok(())
 }
 
-fn dot(file: &Path, select: &Select) -> Result<(), CliError> {
+fn dot(file: &Path, select: &Select, args: &DeriveArgs) -> Result<(), CliError> {
     let p = program::load(file)?;
-    match &select.func {
-        Some(name) => print!(
-            "{}",
-            adjit::ir::dot::function_to_dot(p.function(Some(name))?)
-        ),
-        None => print!("{}", adjit::ir::dot::module_to_dot(&p.module)),
+    if args.kind() == Kind::Primal && select.func.is_none() {
+        print!("{}", adjit::ir::dot::module_to_dot(&p.module));
+        return Ok(());
     }
+    let d = derive::derive(&p.module, p.function(select.func.as_deref())?, args)?;
+    print!(
+        "{}",
+        adjit::ir::dot::module_to_dot(&d.own_functions(&p.module))
+    );
     Ok(())
 }
 
@@ -132,19 +153,29 @@ fn eval(
     select: &Select,
     inputs: &[String],
     out: Option<&std::path::Path>,
+    args: &DeriveArgs,
 ) -> Result<(), CliError> {
     let p = program::load(file)?;
-    let f = p.function(select.func.as_deref())?;
+    let primal = p.function(select.func.as_deref())?;
+    let d = derive::derive(&p.module, primal, args)?;
+    let f = d.function();
     let assignments = inputs::parse_assignments(inputs)?;
-    let args = inputs::bind(f, &assignments, &|_| None)?;
-    let results = adjit::ir::interp::eval(&p.module, f.name(), &args)
+    // Tangents, cotangents and Hessian directions default to ones.
+    let primal_params: Vec<&str> = primal
+        .params()
+        .iter()
+        .map(|&q| primal.value_name(q))
+        .collect();
+    let default = |name: &str| (!primal_params.contains(&name)).then_some(1.0);
+    let inputs = inputs::bind(f, &assignments, &default)?;
+    let results = adjit::ir::interp::eval(&d.module, f.name(), &inputs)
         .map_err(|e| CliError::Eval(e.to_string()))?;
-    report(f, &results, out)
+    report(&derive::labels(primal, &d), &results, out)
 }
 
 /// Prints each output and writes arrays to `out`.
 fn report(
-    f: &adjit::ir::Function,
+    labels: &[String],
     results: &[adjit::ir::Tensor],
     out: Option<&std::path::Path>,
 ) -> Result<(), CliError> {
@@ -152,14 +183,13 @@ fn report(
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::Output(format!("{}: {e}", dir.display())))?;
     }
-    for (&o, t) in f.outputs().iter().zip(results) {
-        let name = f.value_name(o);
+    for (name, t) in labels.iter().zip(results) {
         if t.shape().is_empty() {
             println!("{name} = {}", show::tensor(t));
         } else {
             print!("{name}: {}", show::tensor(t));
             if let Some(dir) = out {
-                let path = dir.join(format!("{name}.npy"));
+                let path = dir.join(format!("{}.npy", name.replace('/', "_")));
                 npy::write(&path, t)?;
                 print!(" -> {}", path.display());
             }
