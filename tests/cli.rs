@@ -364,3 +364,104 @@ fn eval_jvp_defaults_tangents_to_ones() {
     let want = adjit::workloads::bs::norm_cdf(0.35);
     assert!((value - want).abs() < 1e-14, "{value} vs {want}");
 }
+
+/// Every number printed by `eval`, in order.
+fn numbers(text: &str) -> Vec<f64> {
+    text.split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == '=')
+        .filter_map(|w| w.parse::<f64>().ok())
+        .collect()
+}
+
+#[test]
+fn jit_and_interpreter_backends_agree() {
+    let runs: Vec<Vec<&str>> = vec![
+        vec!["examples/programs/seed1.adj", "--grad", "--in", "x=0.7"],
+        vec![
+            "examples/programs/seed2.adj",
+            "--grad",
+            "--in",
+            "x=3",
+            "--in",
+            "y=2",
+        ],
+        vec![
+            "examples/programs/seed3.adj",
+            "--grad",
+            "--in",
+            "x=-1.5",
+            "--in",
+            "y=4",
+        ],
+        vec!["examples/programs/select.adj", "--grad", "--in", "x=3"],
+        vec!["examples/programs/select.adj", "--grad", "--in", "x=0.5"],
+        vec![
+            "examples/programs/rosen.adj",
+            "--grad",
+            "--in",
+            "x=1,2,3,-0.5,0.25",
+        ],
+        vec![
+            "examples/programs/rosen.adj",
+            "--hvp",
+            "--in",
+            "x=1,2,3,-0.5,0.25",
+        ],
+        vec![
+            "examples/programs/bs.adj",
+            "--jvp",
+            "--wrt",
+            "S",
+            "--in",
+            "S=90,100,120",
+            "--in",
+            "K=100,100,100",
+            "--in",
+            "T=0.5,1,2",
+            "--in",
+            "r=0.01,0.05,0.03",
+            "--in",
+            "sigma=0.3,0.2,0.25",
+        ],
+    ];
+    for run in runs {
+        let mut jit = vec!["eval"];
+        jit.extend(&run);
+        let mut interp = jit.clone();
+        interp.extend(["--backend", "interp"]);
+        let (a, b) = (adjit(&jit), adjit(&interp));
+        assert!(
+            a.status.success() && b.status.success(),
+            "{run:?}: {} {}",
+            stderr(&a),
+            stderr(&b)
+        );
+        let (x, y) = (numbers(&stdout(&a)), numbers(&stdout(&b)));
+        assert_eq!(x.len(), y.len(), "{run:?}");
+        for (p, q) in x.iter().zip(&y) {
+            assert!(
+                (p - q).abs() <= 1e-13 * p.abs().max(q.abs()),
+                "{run:?}: {p} vs {q}"
+            );
+        }
+    }
+}
+
+#[test]
+fn asm_prints_cranelift_ir_and_machine_code() {
+    let o = adjit(&[
+        "asm",
+        "examples/programs/rosen.adj",
+        "--grad",
+        "--size",
+        "n=1000",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("Cranelift IR")
+            && text.contains("function u0:")
+            && text.contains("machine code")
+    );
+    let o = adjit(&["asm", "examples/programs/rosen.adj"]);
+    assert_clean_failure(&o, 2);
+}

@@ -238,3 +238,80 @@ fn parse_float(s: &str) -> Option<f64> {
         _ => None,
     }
 }
+
+/// Parses `--size NAME=N` options.
+pub fn parse_sizes(items: &[String]) -> Result<HashMap<String, i64>, CliError> {
+    let mut out = HashMap::new();
+    for item in items {
+        let parsed = item.split_once('=').and_then(|(n, v)| {
+            Some((
+                n.trim().to_string(),
+                v.trim().parse::<i64>().ok().filter(|&x| x >= 0)?,
+            ))
+        });
+        let Some((name, value)) = parsed else {
+            return Err(CliError::Input(format!(
+                "--size {item}: expected NAME=N with N a size"
+            )));
+        };
+        out.insert(name, value);
+    }
+    Ok(out)
+}
+
+/// The concrete parameter types of `f`: from the given inputs where present,
+/// otherwise from the size bindings.
+pub fn types(
+    f: &Function,
+    assignments: &[(String, String)],
+    sizes: &HashMap<String, i64>,
+) -> Result<Vec<adjit::ir::Type>, CliError> {
+    let mut sizes = sizes.clone();
+    // Bind from the inputs given (their values only provide shapes).
+    let mut out = Vec::new();
+    for &p in f.params() {
+        let name = f.value_name(p);
+        let ty = f.ty(p);
+        if let Some((_, text)) = assignments.iter().find(|(n, _)| n == name) {
+            let t = if looks_like_path(text) {
+                npy::read(Path::new(text), ty.elem)?
+            } else {
+                let values = parse_values(name, text, ty.elem)?;
+                let shape = concrete_shape(ty, &sizes).unwrap_or_else(|| vec![values.len()]);
+                Tensor::new(shape, values)
+                    .map_err(|e| CliError::Input(format!("--in {name}: {e}")))?
+            };
+            check_and_bind(name, ty, &t, &mut sizes)?;
+            out.push(Some(t.ty()));
+        } else {
+            out.push(None);
+        }
+    }
+    f.params()
+        .iter()
+        .zip(out)
+        .map(|(&p, t)| match t {
+            Some(t) => Ok(t),
+            None => {
+                let ty = f.ty(p);
+                let shape = concrete_shape(ty, &sizes).ok_or_else(|| {
+                    CliError::Input(format!(
+                        "the type {ty} of %{} needs its sizes: give --size for {} or --in {}=…",
+                        f.value_name(p),
+                        ty.shape
+                            .vars()
+                            .iter()
+                            .map(|v| v.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        f.value_name(p)
+                    ))
+                })?;
+                Ok(adjit::ir::Type::new(
+                    ty.elem,
+                    adjit::ir::Shape::known(&shape),
+                ))
+            }
+        })
+        .collect()
+}

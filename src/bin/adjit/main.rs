@@ -50,6 +50,24 @@ enum Command {
         /// Write every array result as NAME.npy into this directory.
         #[arg(long, value_name = "DIR")]
         out: Option<PathBuf>,
+        /// Where to run: native code (the default) or the reference interpreter.
+        #[arg(long, value_enum, default_value_t = Backend::Jit)]
+        backend: Backend,
+        #[command(flatten)]
+        derive: DeriveArgs,
+    },
+    /// Print the Cranelift IR and the machine code the JIT generates.
+    Asm {
+        /// The program file.
+        file: PathBuf,
+        #[command(flatten)]
+        select: Select,
+        /// An input, as for `eval` (only its shape matters here).
+        #[arg(long = "in", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        /// Bind a size variable: NAME=N (instead of giving an input of that size).
+        #[arg(long = "size", value_name = "NAME=N")]
+        sizes: Vec<String>,
         #[command(flatten)]
         derive: DeriveArgs,
     },
@@ -62,6 +80,15 @@ enum Command {
         #[command(flatten)]
         derive: DeriveArgs,
     },
+}
+
+/// Where `eval` runs a program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Backend {
+    /// Native code compiled by the JIT.
+    Jit,
+    /// The reference interpreter.
+    Interp,
 }
 
 /// Which function of a file.
@@ -87,8 +114,16 @@ fn main() {
             select,
             inputs,
             out,
+            backend,
             derive,
-        }) => eval(&file, &select, &inputs, out.as_deref(), &derive),
+        }) => eval(&file, &select, &inputs, out.as_deref(), backend, &derive),
+        Some(Command::Asm {
+            file,
+            select,
+            inputs,
+            sizes,
+            derive,
+        }) => asm(&file, &select, &inputs, &sizes, &derive),
         Some(Command::Dot {
             file,
             select,
@@ -153,6 +188,7 @@ fn eval(
     select: &Select,
     inputs: &[String],
     out: Option<&std::path::Path>,
+    backend: Backend,
     args: &DeriveArgs,
 ) -> Result<(), CliError> {
     let p = program::load(file)?;
@@ -168,9 +204,50 @@ fn eval(
         .collect();
     let default = |name: &str| (!primal_params.contains(&name)).then_some(1.0);
     let inputs = inputs::bind(f, &assignments, &default)?;
-    let results = adjit::ir::interp::eval(&d.module, f.name(), &inputs)
-        .map_err(|e| CliError::Eval(e.to_string()))?;
+    let results = match backend {
+        Backend::Interp => adjit::ir::interp::eval(&d.module, f.name(), &inputs)
+            .map_err(|e| CliError::Eval(e.to_string()))?,
+        Backend::Jit => {
+            let types: Vec<adjit::ir::Type> = inputs.iter().map(adjit::ir::Tensor::ty).collect();
+            let compiled = adjit::jit::compile_for(&d.module, f.name(), &types)
+                .map_err(|e| CliError::Eval(format!("cannot compile @{}: {e}", f.name())))?;
+            let refs: Vec<&adjit::ir::Tensor> = inputs.iter().collect();
+            compiled
+                .call(&refs)
+                .map_err(|e| CliError::Eval(e.to_string()))?
+        }
+    };
     report(&derive::labels(primal, &d), &results, out)
+}
+
+fn asm(
+    file: &Path,
+    select: &Select,
+    inputs: &[String],
+    sizes: &[String],
+    args: &DeriveArgs,
+) -> Result<(), CliError> {
+    let p = program::load(file)?;
+    let primal = p.function(select.func.as_deref())?;
+    let d = derive::derive(&p.module, primal, args)?;
+    let f = d.function();
+    let assignments = inputs::parse_assignments(inputs)?;
+    let types = inputs::types(f, &assignments, &inputs::parse_sizes(sizes)?)?;
+    let opts = adjit::jit::Options {
+        keep_clif: true,
+        keep_disasm: true,
+        ..adjit::jit::Options::default()
+    };
+    let compiled = adjit::jit::compile_for_with(&d.module, f.name(), &types, &opts)
+        .map_err(|e| CliError::Eval(format!("cannot compile @{}: {e}", f.name())))?;
+    for (i, clif) in compiled.clif().iter().enumerate() {
+        println!("; ---- Cranelift IR, function {i} ----\n{clif}");
+    }
+    for (i, code) in compiled.disassembly().iter().enumerate() {
+        println!("; ---- machine code, function {i} ----\n{code}");
+    }
+    println!("; workspace: {} bytes", compiled.workspace_size());
+    Ok(())
 }
 
 /// Prints each output and writes arrays to `out`.
