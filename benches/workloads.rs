@@ -14,7 +14,7 @@
 //! | `interp` | the derivative program (AD) in the interpreter |
 //! | `fd interp` | the gradient by central differences over the interpreter primal |
 //! | `fd hand` | `hvp` only: central differences of the hand-written gradient |
-//! | `jit primal`, `jit`, `fd jit` | the same three on compiled code |
+//! | `jit primal`, `jit`, `fd jit` | the same three on compiled code (`adjit::jit`), called through `call_into` with a reused workspace |
 //!
 //! "Derivative" is the workload's: a gradient, except `bs` (price, delta and
 //! vega) and `hvp` (a Hessian-vector product). Inputs come from the
@@ -22,9 +22,12 @@
 //! Before anything is timed, every row's result is checked against the
 //! hand-written one, so the timings compare like with like.
 //!
-//! The `interp`, `jit primal`, `jit`, `fd jit` rows and the compile-time rows
-//! are added by [`program_rows`] and [`compile_time`] as the differentiation
-//! transform and the compiler become available.
+//! Derivative programs are built as the command-line tool builds them: the
+//! transform of `adjit::ad`, then `adjit::opt::optimize`, then (for the JIT
+//! rows) `adjit::jit::compile_for` at the inputs' sizes. A row whose program
+//! cannot be built or compiled (the JIT does not lower `scan` yet, which
+//! `spring` uses) is skipped with a message on stderr; the rest of the group
+//! still runs.
 //!
 //! `ADJIT_BENCH_QUICK=1` selects short warm-up and measurement times and
 //! smaller sizes (a CI-sized run); it changes nothing but the harness
@@ -36,7 +39,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use adjit::ir::interp::Interpreter;
-use adjit::ir::{Data, Graph, Module, Tensor, Type, verify_module};
+use adjit::ir::{Data, Dim, Elem, Graph, Module, Tensor, Type, verify_module};
+use adjit::jit::{ArgMut, ArgRef, CompiledFn};
 use adjit::workloads::taped::{self, SpringGrads};
 use adjit::workloads::{bs, gmm, logreg, mlp, rosen, seeds, spring};
 use criterion::measurement::WallTime;
@@ -64,6 +68,9 @@ struct Sizes {
     hvp: usize,
     /// Graph sizes of the compile-time group.
     graphs: &'static [usize],
+    /// The largest graph the compile-time group compiles (compiling takes
+    /// about 1 ms per node, and criterion takes at least ten samples).
+    compiled_graphs: usize,
 }
 
 impl Sizes {
@@ -80,6 +87,7 @@ impl Sizes {
                 bs: 1000,
                 hvp: 1000,
                 graphs: &[100, 1000, 10_000],
+                compiled_graphs: 1000,
             }
         } else {
             Sizes {
@@ -90,6 +98,7 @@ impl Sizes {
                 bs: 10_000,
                 hvp: 1000,
                 graphs: &[100, 1000, 10_000, 100_000],
+                compiled_graphs: 10_000,
             }
         }
     }
@@ -105,8 +114,12 @@ enum Row {
     EasyMl,
     Reverse,
     InterpPrimal,
+    Interp,
     FdInterp,
     FdHand,
+    JitPrimal,
+    Jit,
+    FdJit,
 }
 
 impl Row {
@@ -119,8 +132,12 @@ impl Row {
             Row::EasyMl => "easy-ml",
             Row::Reverse => "reverse",
             Row::InterpPrimal => "interp primal",
+            Row::Interp => "interp",
             Row::FdInterp => "fd interp",
             Row::FdHand => "fd hand",
+            Row::JitPrimal => "jit primal",
+            Row::Jit => "jit",
+            Row::FdJit => "fd jit",
         }
     }
 }
@@ -196,6 +213,8 @@ impl RunRecord {
 /// A criterion group with the harness settings of the run.
 struct Group<'c> {
     group: BenchmarkGroup<'c, WallTime>,
+    /// The group's name, for messages.
+    name: String,
     /// The run's sample count, for rows of ordinary length.
     samples: usize,
     /// The run's measurement time per row.
@@ -208,6 +227,7 @@ impl<'c> Group<'c> {
         RunRecord::add_group(name);
         Group {
             group: c.benchmark_group(name),
+            name: name.to_string(),
             samples: if quick() { 10 } else { 100 },
             measurement,
         }
@@ -235,6 +255,11 @@ impl<'c> Group<'c> {
             self.group.measurement_time(self.measurement.max(needed));
         }
         self.group.bench_function(row.name(), |b| b.iter(&mut f));
+    }
+
+    /// Says why a row is missing from this group.
+    fn skip(&self, row: Row, why: &dyn std::fmt::Display) {
+        eprintln!("{}: no `{}` row: {why}", self.name, row.name());
     }
 
     fn finish(self) {
@@ -285,6 +310,118 @@ impl Program {
     fn interp(&self) -> Interpreter<'_> {
         Interpreter::new(&self.module)
     }
+
+    /// A derivative program of the entry function: `transform` (from
+    /// `adjit::ad`) with respect to the parameters `wrt`, then the optimiser,
+    /// as the command-line tool does by default.
+    fn derive(&self, transform: Transform, wrt: &[usize]) -> Result<(Module, String), String> {
+        let (module, name) =
+            transform(&self.module, &self.entry, wrt).map_err(|e| e.to_string())?;
+        let module = adjit::opt::optimize(&module, &name).map_err(|e| e.to_string())?;
+        Ok((module, name))
+    }
+}
+
+/// The most arguments or outputs a [`Jitted`] call passes (the largest
+/// workload signature is `bs`'s forward-mode program, with seven inputs).
+const MAX_ARGS: usize = 8;
+
+/// A compiled function with its arguments bound, called through
+/// `call_into` with a reused workspace and output buffers: a call allocates
+/// nothing, like the hand-written rows.
+struct Jitted {
+    f: CompiledFn,
+    ws: adjit::jit::Workspace,
+    /// The arguments, flat; the `fd jit` rows perturb them in place.
+    args: Vec<Vec<f64>>,
+    /// One buffer per output.
+    out: Vec<Vec<f64>>,
+}
+
+impl Jitted {
+    /// Compiles `name` of `module` for the types of `args` (all `f64`).
+    fn compile(module: &Module, name: &str, args: &[Tensor]) -> Result<Jitted, String> {
+        let types: Vec<Type> = args.iter().map(Tensor::ty).collect();
+        let f = adjit::jit::compile_for(module, name, &types).map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        for t in f.output_types() {
+            let shape = t.shape.as_known().ok_or("a symbolic output shape")?;
+            if t.elem != Elem::F64 {
+                return Err(format!("an output of type {t}"));
+            }
+            out.push(vec![0.0; shape.iter().product()]);
+        }
+        if args.len() > MAX_ARGS || out.len() > MAX_ARGS {
+            return Err(format!("more than {MAX_ARGS} inputs or outputs"));
+        }
+        let args = args
+            .iter()
+            .map(|t| t.as_f64().map(<[f64]>::to_vec).ok_or("a non-f64 input"))
+            .collect::<Result<_, _>>()?;
+        let ws = f.workspace();
+        Ok(Jitted { f, ws, args, out })
+    }
+
+    /// Calls the function on `args`, writing `out`.
+    fn call(&mut self) {
+        let (n_in, n_out) = (self.args.len(), self.out.len());
+        let mut ins = [ArgRef::F64(&[]); MAX_ARGS];
+        for (slot, a) in ins.iter_mut().zip(&self.args) {
+            *slot = ArgRef::F64(black_box(a));
+        }
+        let mut outs: [ArgMut<'_>; MAX_ARGS] = std::array::from_fn(|_| ArgMut::F64(&mut []));
+        for (slot, o) in outs.iter_mut().zip(&mut self.out) {
+            *slot = ArgMut::F64(o);
+        }
+        if let Err(e) = self
+            .f
+            .call_into(&ins[..n_in], &mut outs[..n_out], &mut self.ws)
+        {
+            panic!("a call with the compiled signature: {e}");
+        }
+    }
+
+    /// The first output's first element (the value of a scalar function).
+    fn value(&self) -> f64 {
+        self.out[0][0]
+    }
+
+    /// Every element of every output from `from` on, concatenated.
+    fn outputs(&self, from: usize) -> Vec<f64> {
+        self.out[from..].concat()
+    }
+}
+
+/// The gradient of a compiled scalar function with respect to every element
+/// of the arguments listed in `wrt`, by central differences, concatenated in
+/// `wrt` order into `grad`: [`fd_gradient`] on compiled code.
+fn fd_jit(j: &mut Jitted, wrt: &[usize], grad: &mut [f64]) {
+    let mut out = grad.iter_mut();
+    for &a in wrt {
+        for i in 0..j.args[a].len() {
+            let x = j.args[a][i];
+            let h = fd_step(x);
+            j.args[a][i] = x + h;
+            j.call();
+            let up = j.value();
+            j.args[a][i] = x - h;
+            j.call();
+            let down = j.value();
+            j.args[a][i] = x;
+            *out.next().expect("grad has one slot per element") = (up - down) / (2.0 * h);
+        }
+    }
+}
+
+/// The signature shared by `adjit::ad::{grad, jvp, vjp, hvp}`.
+type Transform = fn(&Module, &str, &[usize]) -> Result<(Module, String), adjit::AdError>;
+
+/// Every element of every output from `from` on, concatenated.
+fn outputs_f64(out: &[Tensor], from: usize) -> Vec<f64> {
+    out[from..]
+        .iter()
+        .flat_map(|t| t.as_f64().expect("an f64 output").iter().copied())
+        .collect()
 }
 
 /// Evaluates the entry function; panics on an evaluation error (the bundled
@@ -342,11 +479,12 @@ fn fd_gradient(
     }
 }
 
-/// The interpreter rows of a workload whose derivative is a gradient:
-/// `interp primal`, and `fd interp` when `fd` (central differences need two
-/// primal evaluations per differentiated element, so they are run only where
-/// that count is small). `want_value` and `want_grad` are the hand-written
-/// results the rows are checked against.
+/// The program rows of a workload whose derivative is a gradient: `interp
+/// primal`, `interp`, `jit primal`, `jit`, and `fd interp` and `fd jit` when
+/// `fd` (central differences need two primal evaluations per differentiated
+/// element, so they are run only where that count is small). `want_value`
+/// and `want_grad` are the hand-written results the rows are checked
+/// against.
 fn program_rows(
     g: &mut Group<'_>,
     p: &Program,
@@ -361,6 +499,53 @@ fn program_rows(
     g.row(Row::InterpPrimal, || {
         eval(&interp, &p.entry, black_box(&p.args))
     });
+    // The gradient program returns (value, ∂/∂wrt[0], ∂/∂wrt[1], …).
+    let derived = p.derive(adjit::ad::grad, wrt);
+    match &derived {
+        Ok((module, name)) => {
+            let grad_interp = Interpreter::new(module);
+            let out = eval(&grad_interp, name, &p.args);
+            check("interp", &outputs_f64(&out, 1), want_grad, AD_TOL);
+            g.row(Row::Interp, || eval(&grad_interp, name, black_box(&p.args)));
+        }
+        Err(e) => g.skip(Row::Interp, e),
+    }
+    match Jitted::compile(&p.module, &p.entry, &p.args) {
+        Ok(mut j) => {
+            j.call();
+            check("jit primal", &[j.value()], &[want_value], AD_TOL);
+            g.row(Row::JitPrimal, || {
+                j.call();
+                j.value()
+            });
+            if fd {
+                let mut grad = vec![0.0; want_grad.len()];
+                fd_jit(&mut j, wrt, &mut grad);
+                check("fd jit", &grad, want_grad, FD_TOL);
+                g.row(Row::FdJit, || {
+                    fd_jit(&mut j, wrt, &mut grad);
+                    grad[0]
+                });
+            }
+        }
+        Err(e) => {
+            g.skip(Row::JitPrimal, &e);
+            if fd {
+                g.skip(Row::FdJit, &e);
+            }
+        }
+    }
+    match derived.and_then(|(module, name)| Jitted::compile(&module, &name, &p.args)) {
+        Ok(mut j) => {
+            j.call();
+            check("jit", &j.outputs(1), want_grad, AD_TOL);
+            g.row(Row::Jit, || {
+                j.call();
+                j.value()
+            });
+        }
+        Err(e) => g.skip(Row::Jit, &e),
+    }
     if fd {
         let mut args = p.args.clone();
         let mut grad = vec![0.0; want_grad.len()];
@@ -372,10 +557,6 @@ fn program_rows(
             grad[0]
         });
     }
-    // Rows to come with the differentiation transform and the compiler:
-    // `interp` (the grad program in the interpreter), `jit primal`, `jit`
-    // and `fd jit` (the primal and grad programs compiled, called through
-    // a reused workspace).
 }
 
 // ------------------------------------------------------------------ seed2
@@ -971,6 +1152,45 @@ fn bs(c: &mut Criterion, n: usize) {
     g.row(Row::InterpPrimal, || {
         eval(&interp, &prog.entry, black_box(&prog.args))
     });
+    // Forward mode in one call: the jvp program with tangents on S and σ,
+    // batched over the two seeds (ones on S; ones on σ).
+    match greeks_program(&prog) {
+        Ok((module, name)) => {
+            let greeks_interp = Interpreter::new(&module);
+            let ones = vec![1.0; n];
+            let zeros = vec![0.0; n];
+            let mut args = prog.args.clone();
+            args.push(common::t(&[2, n], [&ones[..], &zeros].concat()));
+            args.push(common::t(&[2, n], [&zeros[..], &ones].concat()));
+            let out = eval(&greeks_interp, &name, &args);
+            let (price, tangents) = (outputs_f64(&out[..1], 0), outputs_f64(&out, 1));
+            check("interp price", &price[..n], &want[0], AD_TOL);
+            check("interp delta", &tangents[..n], &want[1], AD_TOL);
+            check("interp vega", &tangents[n..], &want[2], AD_TOL);
+            g.row(Row::Interp, || {
+                eval(&greeks_interp, &name, black_box(&args))
+            });
+            match Jitted::compile(&module, &name, &args) {
+                Ok(mut j) => {
+                    j.call();
+                    let tangents = j.outputs(1);
+                    check("jit price", &j.out[0][..n], &want[0], AD_TOL);
+                    check("jit delta", &tangents[..n], &want[1], AD_TOL);
+                    check("jit vega", &tangents[n..], &want[2], AD_TOL);
+                    g.row(Row::Jit, || {
+                        j.call();
+                        j.value()
+                    });
+                }
+                Err(e) => g.skip(Row::Jit, &e),
+            }
+        }
+        Err(e) => {
+            g.skip(Row::Interp, &e);
+            g.skip(Row::Jit, &e);
+        }
+    }
+
     let mut args = prog.args.clone();
     let fd = |args: &mut [Tensor], out: &mut [Vec<f64>]| {
         for (which, arg) in [(1, 0), (2, 4)] {
@@ -995,7 +1215,62 @@ fn bs(c: &mut Criterion, n: usize) {
     check("fd interp delta", &got[1], &want[1], FD_TOL);
     check("fd interp vega", &got[2], &want[2], FD_TOL);
     g.row(Row::FdInterp, || fd(&mut args, &mut got));
+
+    // The same four evaluations on the compiled primal.
+    match Jitted::compile(&prog.module, &prog.entry, &prog.args) {
+        Ok(mut j) => {
+            j.call();
+            check("jit primal", &j.out[0], &want[0], AD_TOL);
+            g.row(Row::JitPrimal, || {
+                j.call();
+                j.value()
+            });
+            let base = [j.args[0].clone(), j.args[4].clone()];
+            let steps = base
+                .clone()
+                .map(|b| b.iter().map(|&x| fd_step(x)).collect::<Vec<f64>>());
+            let mut up = vec![0.0; n];
+            let mut fd = |j: &mut Jitted, out: &mut [Vec<f64>]| {
+                for (k, (which, arg)) in [(1, 0), (2, 4)].into_iter().enumerate() {
+                    let shift = |x: &mut [f64], sign: f64| {
+                        for ((x, b), h) in x.iter_mut().zip(&base[k]).zip(&steps[k]) {
+                            *x = b + sign * h;
+                        }
+                    };
+                    shift(&mut j.args[arg], 1.0);
+                    j.call();
+                    up.copy_from_slice(&j.out[0]);
+                    shift(&mut j.args[arg], -1.0);
+                    j.call();
+                    for (i, slot) in out[which].iter_mut().enumerate() {
+                        *slot = (up[i] - j.out[0][i]) / (2.0 * steps[k][i]);
+                    }
+                    j.args[arg].copy_from_slice(&base[k]);
+                }
+            };
+            let mut got = vec![vec![0.0; n]; 3];
+            fd(&mut j, &mut got);
+            check("fd jit delta", &got[1], &want[1], FD_TOL);
+            check("fd jit vega", &got[2], &want[2], FD_TOL);
+            g.row(Row::FdJit, || fd(&mut j, &mut got));
+        }
+        Err(e) => {
+            g.skip(Row::JitPrimal, &e);
+            g.skip(Row::FdJit, &e);
+        }
+    }
     g.finish();
+}
+
+/// `bs`'s forward-mode program: the jvp with respect to S and σ, batched
+/// over a leading axis of two tangent seeds, optimised. It takes
+/// (S, K, T, r, σ, Ṡ[2, n], σ̇[2, n]) and returns (C[2, n], Ċ[2, n]) (the price once per seed).
+fn greeks_program(prog: &Program) -> Result<(Module, String), String> {
+    let (module, name) = prog.derive(adjit::ad::jvp, &[0, 4])?;
+    let (module, name) =
+        adjit::ad::vmap(&module, &name, &[5, 6], Dim::from(2usize)).map_err(|e| e.to_string())?;
+    let module = adjit::opt::optimize(&module, &name).map_err(|e| e.to_string())?;
+    Ok((module, name))
 }
 
 // -------------------------------------------------------------------- hvp
@@ -1030,9 +1305,89 @@ fn hvp(c: &mut Criterion, n: usize) {
     fd(&mut out);
     check("fd hand", &out, &want, FD_TOL);
     g.row(Row::FdHand, || fd(&mut out));
-    // To come with AD and the compiler: `interp` (the hvp program, jvp of
-    // grad, in the interpreter), `jit`, and `fd jit` (differences of the
-    // compiled gradient).
+
+    let prog = Program::new("rosen", vec![common::t(&[n], inp.x.clone())]);
+    // The hvp program (jvp of grad) takes (x, v) and returns H(x)·v.
+    match prog.derive(adjit::ad::hvp, &[0]) {
+        Ok((module, name)) => {
+            let hvp_interp = Interpreter::new(&module);
+            let args = vec![
+                common::t(&[n], inp.x.clone()),
+                common::t(&[n], inp.v.clone()),
+            ];
+            check(
+                "interp",
+                &outputs_f64(&eval(&hvp_interp, &name, &args), 0),
+                &want,
+                AD_TOL,
+            );
+            g.row(Row::Interp, || eval(&hvp_interp, &name, black_box(&args)));
+            match Jitted::compile(&module, &name, &args) {
+                Ok(mut j) => {
+                    j.call();
+                    check("jit", &j.outputs(0), &want, AD_TOL);
+                    g.row(Row::Jit, || {
+                        j.call();
+                        j.out[0][0]
+                    });
+                }
+                Err(e) => g.skip(Row::Jit, &e),
+            }
+        }
+        Err(e) => {
+            g.skip(Row::Interp, &e);
+            g.skip(Row::Jit, &e);
+        }
+    }
+    // Differences of the interpreted gradient program along v.
+    match prog.derive(adjit::ad::grad, &[0]) {
+        Ok((module, name)) => {
+            let grad_interp = Interpreter::new(&module);
+            let fd = |out: &mut [f64]| {
+                let shifted = |sign: f64| {
+                    let data = inp.x.iter().zip(&inp.v).map(|(x, v)| x + sign * h * v);
+                    [common::t(&[n], data.collect())]
+                };
+                let up = outputs_f64(&eval(&grad_interp, &name, &shifted(1.0)), 1);
+                let down = outputs_f64(&eval(&grad_interp, &name, &shifted(-1.0)), 1);
+                for ((o, a), b) in out.iter_mut().zip(&up).zip(&down) {
+                    *o = (a - b) / (2.0 * h);
+                }
+            };
+            fd(&mut out);
+            check("fd interp", &out, &want, FD_TOL);
+            g.row(Row::FdInterp, || fd(&mut out));
+            // The same differences of the compiled gradient program.
+            match Jitted::compile(&module, &name, &prog.args) {
+                Ok(mut j) => {
+                    let mut up = vec![0.0; n];
+                    let mut fd = |j: &mut Jitted, out: &mut [f64]| {
+                        let shift = |x: &mut [f64], sign: f64| {
+                            for ((x, base), v) in x.iter_mut().zip(&inp.x).zip(&inp.v) {
+                                *x = base + sign * h * v;
+                            }
+                        };
+                        shift(&mut j.args[0], 1.0);
+                        j.call();
+                        up.copy_from_slice(&j.out[1]);
+                        shift(&mut j.args[0], -1.0);
+                        j.call();
+                        for ((o, a), b) in out.iter_mut().zip(&up).zip(&j.out[1]) {
+                            *o = (a - b) / (2.0 * h);
+                        }
+                    };
+                    fd(&mut j, &mut out);
+                    check("fd jit", &out, &want, FD_TOL);
+                    g.row(Row::FdJit, || fd(&mut j, &mut out));
+                }
+                Err(e) => g.skip(Row::FdJit, &e),
+            }
+        }
+        Err(e) => {
+            g.skip(Row::FdInterp, &e);
+            g.skip(Row::FdJit, &e);
+        }
+    }
     g.finish();
 }
 
@@ -1074,14 +1429,17 @@ fn random_graph(nodes: usize, seed: u64) -> Module {
     module
 }
 
-/// Compile time against graph size. Now: verification and interpreter
-/// planning (what the interpreter does before its first evaluation); the
-/// compiler's rows (`jit compile`, and `jit compile grad` from the
-/// differentiated graph) are added here when it lands.
-fn compile_time(c: &mut Criterion, sizes: &[usize]) {
+/// Compile time against graph size: verification, interpreter planning
+/// (what the interpreter does before its first evaluation), `jit compile`
+/// (the graph to native code) and `jit compile grad` (the gradient program
+/// built, optimised and compiled: what a user waits for before the first
+/// gradient call).
+fn compile_time(c: &mut Criterion, sizes: &[usize], compiled: usize) {
     RunRecord::add_group("compile");
     let mut group = c.benchmark_group("compile");
     group.sample_size(10);
+    // Compiling large graphs takes seconds: one compile per sample.
+    group.sampling_mode(SamplingMode::Flat);
     for &n in sizes {
         let module = random_graph(n, n as u64);
         group.bench_function(BenchmarkId::new("verify", n), |b| {
@@ -1090,6 +1448,28 @@ fn compile_time(c: &mut Criterion, sizes: &[usize]) {
         group.bench_function(BenchmarkId::new("interp plan", n), |b| {
             b.iter(|| Interpreter::new(black_box(&module)))
         });
+        if n > compiled {
+            eprintln!("compile: no `jit compile` rows for {n} nodes (too slow for ten samples)");
+            continue;
+        }
+        let compile = |m: &Module| match adjit::jit::compile(m, "random") {
+            Ok(f) => f,
+            Err(e) => panic!("random graph of {n} nodes: {e}"),
+        };
+        group.bench_function(BenchmarkId::new("jit compile", n), |b| {
+            b.iter(|| compile(black_box(&module)))
+        });
+        let grad = || {
+            let (m, name) = adjit::ad::grad(&module, "random", &[0, 1])
+                .unwrap_or_else(|e| panic!("grad of {n} nodes: {e}"));
+            let m = adjit::opt::optimize(&m, &name)
+                .unwrap_or_else(|e| panic!("optimising the grad of {n} nodes: {e}"));
+            match adjit::jit::compile(&m, &name) {
+                Ok(f) => f,
+                Err(e) => panic!("grad of {n} nodes: {e}"),
+            }
+        };
+        group.bench_function(BenchmarkId::new("jit compile grad", n), |b| b.iter(grad));
     }
     group.finish();
 }
@@ -1111,7 +1491,7 @@ fn benches(c: &mut Criterion) {
     spring(c);
     bs(c, sizes.bs);
     hvp(c, sizes.hvp);
-    compile_time(c, sizes.graphs);
+    compile_time(c, sizes.graphs, sizes.compiled_graphs);
 }
 
 /// Warm-up and measurement time per row.
