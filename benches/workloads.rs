@@ -1433,7 +1433,7 @@ fn random_graph(nodes: usize, seed: u64) -> Module {
 /// (what the interpreter does before its first evaluation), `jit compile`
 /// (the graph to native code) and `jit compile grad` (the gradient program
 /// built, optimised and compiled: what a user waits for before the first
-/// gradient call).
+/// gradient call), the last two for graphs of at most `compiled` nodes.
 fn compile_time(c: &mut Criterion, sizes: &[usize], compiled: usize) {
     RunRecord::add_group("compile");
     let mut group = c.benchmark_group("compile");

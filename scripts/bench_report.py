@@ -6,7 +6,8 @@ and the benchmark.json beside it) and writes, into the output directory:
 
 - tables.md: markdown tables of per-call medians and of ratios
   (each row against the hand-written code; against the JIT once JIT rows
-  exist; compile times against graph size);
+  exist; derivative over primal per engine; compile times against graph
+  size);
 - one SVG bar chart per table (medians.svg, vs-hand.svg, vs-jit.svg,
   compile.svg), drawn on logarithmic axes.
 
@@ -406,6 +407,28 @@ def build(results: list[Result]) -> tuple[str, dict[str, str]]:
             fmt_ratio,
             reference=1.0,
         )
+
+    # The cheap-gradient principle: derivative cost over primal cost.
+    pairs = [("hand", "hand primal"), ("interp", "interp primal"), ("jit", "jit primal")]
+    pairs = [(d, p) for d, p in pairs if any(d in by_group[g] and p in by_group[g] for g in groups)]
+    if pairs:
+        md.append("### Derivative cost ÷ primal cost (the same engine)\n")
+        md.append(
+            markdown_table(
+                ["workload"] + [f"{d} ÷ {p}" for d, p in pairs],
+                [
+                    [g]
+                    + [
+                        fmt_ratio(by_group[g][d].median_ns / by_group[g][p].median_ns)
+                        if d in by_group[g] and p in by_group[g]
+                        else "—"
+                        for d, p in pairs
+                    ]
+                    for g in groups
+                ],
+            )
+        )
+        md.append("")
 
     # Compile time against graph size.
     if compile_rows:
