@@ -500,6 +500,9 @@ fn bench_reports_compile_stages_timings_and_ratios_as_json() {
         );
         assert!(t["samples"].as_u64().is_some_and(|n| n >= 1), "{row}: {t}");
     }
+    // The interpreter is the reference; the JIT reassociates sums only.
+    let difference = report["jit_interp_difference"].as_f64();
+    assert!(difference.is_some_and(|d| d <= 1e-12), "{report}");
     for ratio in ["interp / jit", "fd jit / jit", "jit / jit primal"] {
         let x = report["ratios"][ratio].as_f64();
         assert!(x.is_some_and(|x| x > 0.0), "{ratio}: {report}");

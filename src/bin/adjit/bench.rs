@@ -144,9 +144,14 @@ pub fn run(req: &Request<'_>) -> Result<(), CliError> {
         result: Ok(jit),
     });
     let interp = Interpreter::new(&d.module);
-    interp
+    let reference = interp
         .eval(f.name(), &args)
         .map_err(|e| CliError::Eval(e.to_string()))?;
+    let refs: Vec<&Tensor> = args.iter().collect();
+    let native = compiled
+        .call(&refs)
+        .map_err(|e| CliError::Eval(e.to_string()))?;
+    let difference = max_relative_difference(&native, &reference);
     rows.push(Row {
         name: "interp",
         what: format!("@{} in the interpreter", f.name()),
@@ -211,6 +216,7 @@ pub fn run(req: &Request<'_>) -> Result<(), CliError> {
             ("codegen: cranelift", Some(stats.codegen_time)),
         ],
         workspace_bytes: compiled.workspace_size(),
+        difference,
         rows,
     };
     if req.json {
@@ -354,6 +360,9 @@ struct Report {
     /// Compile stages and their times (`None`: not run).
     stages: Vec<(&'static str, Option<Duration>)>,
     workspace_bytes: usize,
+    /// The largest difference between the JIT's and the interpreter's
+    /// outputs, relative to the largest interpreter output of its tensor.
+    difference: f64,
     rows: Vec<Row>,
 }
 
@@ -412,8 +421,10 @@ impl Report {
             }
         }
         s.push_str(&format!(
-            "  workspace            {:>10}\n\nper call (median):\n",
-            format!("{} B", self.workspace_bytes)
+            "  workspace            {:>10}\n\noutputs of the JIT and the interpreter differ by at most {:.1e} \
+             (relative)\n\nper call (median):\n",
+            format!("{} B", self.workspace_bytes),
+            self.difference
         ));
         for r in &self.rows {
             match &r.result {
@@ -485,7 +496,8 @@ impl Report {
             .collect();
         format!(
             "{{\"file\": {}, \"function\": {}, \"program\": {}, \"kind\": {}, \"inputs\": [{}], \
-             \"compile_ns\": {{{}}}, \"workspace_bytes\": {}, \"timings\": {{{}}}, \"ratios\": {{{}}}}}",
+             \"compile_ns\": {{{}}}, \"workspace_bytes\": {}, \"jit_interp_difference\": {}, \
+             \"timings\": {{{}}}, \"ratios\": {{{}}}}}",
             json_str(&self.file),
             json_str(&self.function),
             json_str(&self.program),
@@ -493,10 +505,36 @@ impl Report {
             inputs.join(", "),
             stages.join(", "),
             self.workspace_bytes,
+            json_num(self.difference),
             rows.join(", "),
             ratios.join(", ")
         )
     }
+}
+
+/// max |a − b| / max |b| over the elements of each output pair, the largest
+/// over the outputs (NaN where the two disagree on NaN, which stays the
+/// maximum).
+fn max_relative_difference(a: &[Tensor], b: &[Tensor]) -> f64 {
+    let mut worst: f64 = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        let (x, y) = (x.to_f64_vec(), y.to_f64_vec());
+        let scale = y.iter().fold(f64::MIN_POSITIVE, |m, v| m.max(v.abs()));
+        for (p, q) in x.iter().zip(&y) {
+            let d = if p == q || (p.is_nan() && q.is_nan()) {
+                0.0
+            } else {
+                (p - q).abs() / scale
+            };
+            if d.is_nan() || d > worst {
+                worst = d;
+            }
+            if worst.is_nan() {
+                return worst;
+            }
+        }
+    }
+    worst
 }
 
 /// A JSON string literal.
