@@ -15,6 +15,7 @@
 //! | `fd interp` | the gradient by central differences over the interpreter primal |
 //! | `fd hand` | `hvp` only: central differences of the hand-written gradient |
 //! | `jit primal`, `jit`, `fd jit` | the same three on compiled code (`adjit::jit`), called through `call_into` with a reused workspace |
+//! | `jit raw` | `seed2` only: the compiled gradient through the raw `extern "C"` entry (the floor of the calling convention) |
 //!
 //! "Derivative" is the workload's: a gradient, except `bs` (price, delta and
 //! vega) and `hvp` (a Hessian-vector product). Inputs come from the
@@ -119,6 +120,7 @@ enum Row {
     FdHand,
     JitPrimal,
     Jit,
+    JitRaw,
     FdJit,
 }
 
@@ -137,6 +139,7 @@ impl Row {
             Row::FdHand => "fd hand",
             Row::JitPrimal => "jit primal",
             Row::Jit => "jit",
+            Row::JitRaw => "jit raw",
             Row::FdJit => "fd jit",
         }
     }
@@ -381,6 +384,15 @@ impl Jitted {
         }
     }
 
+    /// Benchmarks calls as `row`, through `call_into` with the argument
+    /// tables built once (what a caller in a loop does).
+    fn row(&mut self, g: &mut Group<'_>, row: Row) {
+        let ins: Vec<ArgRef<'_>> = self.args.iter().map(|a| ArgRef::F64(a)).collect();
+        let mut outs: Vec<ArgMut<'_>> = self.out.iter_mut().map(|o| ArgMut::F64(o)).collect();
+        let (f, ws) = (&self.f, &mut self.ws);
+        g.row(row, || f.call_into(black_box(&ins), &mut outs, ws));
+    }
+
     /// The first output's first element (the value of a scalar function).
     fn value(&self) -> f64 {
         self.out[0][0]
@@ -514,10 +526,7 @@ fn program_rows(
         Ok(mut j) => {
             j.call();
             check("jit primal", &[j.value()], &[want_value], AD_TOL);
-            g.row(Row::JitPrimal, || {
-                j.call();
-                j.value()
-            });
+            j.row(g, Row::JitPrimal);
             if fd {
                 let mut grad = vec![0.0; want_grad.len()];
                 fd_jit(&mut j, wrt, &mut grad);
@@ -539,10 +548,7 @@ fn program_rows(
         Ok(mut j) => {
             j.call();
             check("jit", &j.outputs(1), want_grad, AD_TOL);
-            g.row(Row::Jit, || {
-                j.call();
-                j.value()
-            });
+            j.row(g, Row::Jit);
         }
         Err(e) => g.skip(Row::Jit, &e),
     }
@@ -578,6 +584,34 @@ fn seed2(c: &mut Criterion) {
     });
     let p = Program::new("seed2", vec![common::s(x), common::s(y)]);
     program_rows(&mut g, &p, &[0, 1], true, seeds::seed2(x, y), &want);
+    match p
+        .derive(adjit::ad::grad, &[0, 1])
+        .and_then(|(module, name)| Jitted::compile(&module, &name, &p.args).map(|j| j.f))
+    {
+        Ok(f) => {
+            let raw = f.raw();
+            let mut ws = f.workspace();
+            let workspace = ws.as_mut_ptr();
+            let mut out = [0.0f64; 3];
+            let inputs: [*const u8; 2] = [(&raw const x).cast(), (&raw const y).cast()];
+            let outputs: [*mut u8; 3] = [
+                (&raw mut out[0]).cast(),
+                (&raw mut out[1]).cast(),
+                (&raw mut out[2]).cast(),
+            ];
+            let call = || {
+                // SAFETY: the ABI of seed2's gradient: two f64 scalars in,
+                // three f64 scalars out (value, ∂x, ∂y), each pointer to its
+                // own live local; the workspace comes from this function.
+                unsafe { raw.call(black_box(inputs.as_ptr()), outputs.as_ptr(), workspace) };
+            };
+            call();
+            check("jit raw", &out[1..], &want, AD_TOL);
+            // The outputs are written by code the optimiser cannot see into.
+            g.row(Row::JitRaw, call);
+        }
+        Err(e) => g.skip(Row::JitRaw, &e),
+    }
     g.finish();
 }
 
@@ -1177,10 +1211,7 @@ fn bs(c: &mut Criterion, n: usize) {
                     check("jit price", &j.out[0][..n], &want[0], AD_TOL);
                     check("jit delta", &tangents[..n], &want[1], AD_TOL);
                     check("jit vega", &tangents[n..], &want[2], AD_TOL);
-                    g.row(Row::Jit, || {
-                        j.call();
-                        j.value()
-                    });
+                    j.row(&mut g, Row::Jit);
                 }
                 Err(e) => g.skip(Row::Jit, &e),
             }
@@ -1221,10 +1252,7 @@ fn bs(c: &mut Criterion, n: usize) {
         Ok(mut j) => {
             j.call();
             check("jit primal", &j.out[0], &want[0], AD_TOL);
-            g.row(Row::JitPrimal, || {
-                j.call();
-                j.value()
-            });
+            j.row(&mut g, Row::JitPrimal);
             let base = [j.args[0].clone(), j.args[4].clone()];
             let steps = base
                 .clone()
@@ -1326,10 +1354,7 @@ fn hvp(c: &mut Criterion, n: usize) {
                 Ok(mut j) => {
                     j.call();
                     check("jit", &j.outputs(0), &want, AD_TOL);
-                    g.row(Row::Jit, || {
-                        j.call();
-                        j.out[0][0]
-                    });
+                    j.row(&mut g, Row::Jit);
                 }
                 Err(e) => g.skip(Row::Jit, &e),
             }

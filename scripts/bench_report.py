@@ -47,6 +47,7 @@ ROWS = [
     "fd hand",
     "jit primal",
     "jit",
+    "jit raw",
     "fd jit",
 ]
 
