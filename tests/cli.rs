@@ -465,3 +465,102 @@ fn asm_prints_cranelift_ir_and_machine_code() {
     let o = adjit(&["asm", "examples/programs/rosen.adj"]);
     assert_clean_failure(&o, 2);
 }
+
+#[test]
+fn bench_reports_compile_stages_timings_and_ratios_as_json() {
+    let o = adjit(&[
+        "bench",
+        "examples/programs/rosen.adj",
+        "--grad",
+        "--size",
+        "n=100",
+        "--time",
+        "0.01",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("one JSON object");
+    assert_eq!(report["function"], "rosen");
+    assert_eq!(report["program"], "rosen_grad");
+    assert_eq!(report["kind"], "grad");
+    let inputs = report["inputs"].as_array().expect("inputs");
+    assert_eq!(inputs.len(), 1);
+    assert_eq!(inputs[0]["name"], "x");
+    assert_eq!(inputs[0]["type"], "f64[100]");
+    assert_eq!(inputs[0]["generated"], true);
+    for stage in ["parse", "ad", "optimise", "codegen"] {
+        let ns = report["compile_ns"][stage].as_f64();
+        assert!(ns.is_some_and(|t| t >= 0.0), "{stage}: {report}");
+    }
+    for row in ["jit", "interp", "jit primal", "fd jit"] {
+        let t = &report["timings"][row];
+        assert!(
+            t["median_ns"].as_f64().is_some_and(|t| t > 0.0),
+            "{row}: {t}"
+        );
+        assert!(t["samples"].as_u64().is_some_and(|n| n >= 1), "{row}: {t}");
+    }
+    // The interpreter is the reference; the JIT reassociates sums only.
+    let difference = report["jit_interp_difference"].as_f64();
+    assert!(difference.is_some_and(|d| d <= 1e-12), "{report}");
+    for ratio in ["interp / jit", "fd jit / jit", "jit / jit primal"] {
+        let x = report["ratios"][ratio].as_f64();
+        assert!(x.is_some_and(|x| x > 0.0), "{ratio}: {report}");
+    }
+}
+
+#[test]
+fn bench_prints_a_table_and_takes_given_inputs() {
+    let o = adjit(&[
+        "bench",
+        "examples/programs/seed2.adj",
+        "--in",
+        "x=3",
+        "--time",
+        "0.01",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    assert!(text.contains("%x: f64 (given)") && text.contains("%y: f64 (generated)"));
+    assert!(text.contains("compile") && text.contains("parse") && text.contains("codegen"));
+    assert!(
+        !text.contains("\n  ad "),
+        "no AD stage without a derivative:\n{text}"
+    );
+    for row in ["jit", "interp"] {
+        assert!(
+            text.lines().any(|l| l.trim_start().starts_with(row)),
+            "{row}:\n{text}"
+        );
+    }
+    assert!(text.contains("interp / jit"));
+    // No finite differences without --grad.
+    assert!(!text.contains("fd jit"));
+}
+
+#[test]
+fn bench_rejects_bad_requests() {
+    for args in [
+        &["bench", "examples/programs/rosen.adj"][..],
+        &[
+            "bench",
+            "examples/programs/rosen.adj",
+            "--size",
+            "n=10",
+            "--time",
+            "0",
+        ],
+        &[
+            "bench",
+            "examples/programs/rosen.adj",
+            "--size",
+            "n=10",
+            "--time",
+            "nan",
+        ],
+        &["bench", "examples/programs/seed2.adj", "--in", "z=1"],
+    ] {
+        let o = adjit(args);
+        assert_clean_failure(&o, 2);
+    }
+}

@@ -46,6 +46,7 @@ pub mod rng;
 pub mod rosen;
 pub mod seeds;
 pub mod spring;
+pub mod taped;
 
 /// Why a workload function refused its arguments. Always the caller's fault.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -129,7 +129,9 @@ pub fn derive(module: &Module, f: &Function, args: &DeriveArgs) -> Result<Derive
     })
 }
 
-fn optimise(module: Module, name: String) -> Result<(Module, String), CliError> {
+/// The optimiser on a derivative program (what `derive` does unless
+/// `--no-opt`).
+pub fn optimise(module: Module, name: String) -> Result<(Module, String), CliError> {
     let module = adjit::opt::optimize(&module, &name)
         .map_err(|e| CliError::Program(format!("error: {e}")))?;
     Ok((module, name))

@@ -266,7 +266,28 @@ pub fn types(
     assignments: &[(String, String)],
     sizes: &HashMap<String, i64>,
 ) -> Result<Vec<adjit::ir::Type>, CliError> {
+    Ok(given_and_types(f, assignments, sizes)?.1)
+}
+
+/// The tensors given for the parameters of `f` (`None` where not given) and
+/// the concrete type of every parameter, as [`types`].
+pub fn given_and_types(
+    f: &Function,
+    assignments: &[(String, String)],
+    sizes: &HashMap<String, i64>,
+) -> Result<(Vec<Option<Tensor>>, Vec<adjit::ir::Type>), CliError> {
+    for (name, _) in assignments {
+        if !f.params().iter().any(|&p| f.value_name(p) == name) {
+            let names: Vec<&str> = f.params().iter().map(|&p| f.value_name(p)).collect();
+            return Err(CliError::Input(format!(
+                "@{} has no parameter %{name} (its parameters: {})",
+                f.name(),
+                list(&names)
+            )));
+        }
+    }
     let mut sizes = sizes.clone();
+    let mut given = Vec::new();
     // Bind from the inputs given (their values only provide shapes).
     let mut out = Vec::new();
     for &p in f.params() {
@@ -283,11 +304,14 @@ pub fn types(
             };
             check_and_bind(name, ty, &t, &mut sizes)?;
             out.push(Some(t.ty()));
+            given.push(Some(t));
         } else {
             out.push(None);
+            given.push(None);
         }
     }
-    f.params()
+    let types = f
+        .params()
         .iter()
         .zip(out)
         .map(|(&p, t)| match t {
@@ -313,5 +337,6 @@ pub fn types(
                 ))
             }
         })
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((given, types))
 }

@@ -1,8 +1,11 @@
 //! The `adjit` command-line tool: check, print, evaluate, differentiate,
 //! compile and benchmark programs in adjit's text format.
 
+mod bench;
+mod demo;
 mod derive;
 mod error;
+mod generate;
 mod inputs;
 mod npy;
 mod program;
@@ -71,6 +74,30 @@ enum Command {
         #[command(flatten)]
         derive: DeriveArgs,
     },
+    /// Time compilation (parse, AD, optimisation, code generation) and calls
+    /// (JIT, interpreter, and finite differences for --grad); print medians
+    /// and ratios.
+    Bench {
+        /// The program file.
+        file: PathBuf,
+        #[command(flatten)]
+        select: Select,
+        /// An input, as for `eval`; inputs not given are generated
+        /// (deterministically, in the bundled workloads' domains).
+        #[arg(long = "in", value_name = "NAME=VALUE")]
+        inputs: Vec<String>,
+        /// Bind a size variable: NAME=N (the size of generated inputs).
+        #[arg(long = "size", value_name = "NAME=N")]
+        sizes: Vec<String>,
+        /// Seconds of timing per row.
+        #[arg(long, value_name = "SECONDS", default_value_t = 1.0)]
+        time: f64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        derive: DeriveArgs,
+    },
     /// Print the graph in Graphviz DOT.
     Dot {
         /// The program file.
@@ -102,7 +129,7 @@ struct Select {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        None => demo(),
+        None => demo::run(),
         Some(Command::Check { files }) => check(&files),
         Some(Command::Print {
             file,
@@ -124,6 +151,23 @@ fn main() {
             sizes,
             derive,
         }) => asm(&file, &select, &inputs, &sizes, &derive),
+        Some(Command::Bench {
+            file,
+            select,
+            inputs,
+            sizes,
+            time,
+            json,
+            derive,
+        }) => bench::run(&bench::Request {
+            file: &file,
+            func: select.func.as_deref(),
+            inputs: &inputs,
+            sizes: &sizes,
+            derive: &derive,
+            seconds: time,
+            json,
+        }),
         Some(Command::Dot {
             file,
             select,
@@ -272,31 +316,6 @@ fn report(
             }
             println!();
         }
-    }
-    Ok(())
-}
-
-/// `adjit` with no arguments: evaluate a bundled program and say what happened.
-fn demo() -> Result<(), CliError> {
-    let source = include_str!("../../../examples/programs/rosen.adj");
-    let p = program::from_source("rosen.adj", source)?;
-    let f = p.function(None)?;
-    println!(
-        "adjit: loaded @{} from examples/programs/rosen.adj:\n",
-        f.name()
-    );
-    print!("{}", adjit::ir::text::print_function(f));
-    for n in [2usize, 1000, 100_000] {
-        let x: Vec<f64> = (0..n).map(|i| 0.5 + (i % 7) as f64 * 0.1).collect();
-        let arg = adjit::ir::Tensor::f64(&[n], x).map_err(|e| CliError::Eval(e.to_string()))?;
-        let start = std::time::Instant::now();
-        let r = adjit::ir::interp::eval(&p.module, f.name(), &[arg])
-            .map_err(|e| CliError::Eval(e.to_string()))?;
-        println!(
-            "\nrosen at n = {n}: {} (interpreter, {:.1?})",
-            show::tensor(&r[0]),
-            start.elapsed()
-        );
     }
     Ok(())
 }
