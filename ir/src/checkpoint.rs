@@ -124,40 +124,53 @@ pub enum Action {
 #[error("{0}")]
 pub struct BadCheckpoint(pub String);
 
-/// The actions that reverse `n` steps under a policy, as an iterator.
-///
-/// Its own memory is the stack of snapshot positions: at most the number of
-/// snapshots the policy holds (so `O(s)` for `binomial(s)`).
+/// The most snapshots the schedule of `n` steps under `policy` holds at
+/// once: `n − 1` for `all`, `⌈n/k⌉ + k − 2` for `every(k)`, `s` for
+/// `binomial(s)` (never more than `n − 1`). A stack of this many entries
+/// is enough for [`ScheduleOn`].
+pub fn snapshot_bound(policy: Checkpoint, n: usize) -> usize {
+    let most = n.saturating_sub(1);
+    match policy {
+        Checkpoint::All => most,
+        Checkpoint::Every(k) => {
+            let k = usize::try_from(k).unwrap_or(usize::MAX).max(1);
+            most.min(n.div_ceil(k).saturating_add(k).saturating_sub(2))
+        }
+        Checkpoint::Binomial(s) => most.min(usize::try_from(s).unwrap_or(usize::MAX)),
+    }
+}
+
+/// The state of a schedule apart from its stack of snapshot positions, so
+/// that the owning [`Schedule`] and the borrowing [`ScheduleOn`] share one
+/// implementation.
 #[derive(Clone, Debug)]
-pub struct Schedule {
+struct Cursor {
     policy: Checkpoint,
     /// Steps `0..fine` are still to be reversed.
     fine: usize,
-    /// Positions of the snapshots held; slot `i` holds `stack[i]`. Increasing.
-    stack: Vec<usize>,
+    /// Snapshots held: `stack[..len]`; slot `i` holds `stack[i]`. Increasing.
+    len: usize,
     /// The position of the current state, if there is one.
     current: Option<usize>,
 }
 
-impl Schedule {
-    /// The schedule reversing `n` steps under `policy`.
-    pub fn new(n: usize, policy: Checkpoint) -> Result<Schedule, BadCheckpoint> {
-        policy.check().map_err(BadCheckpoint)?;
-        Ok(Schedule {
+impl Cursor {
+    fn new(n: usize, policy: Checkpoint) -> Cursor {
+        Cursor {
             policy,
             fine: n,
-            stack: Vec::new(),
+            len: 0,
             current: Some(0),
-        })
+        }
     }
 
     /// How many forward steps to advance from the top snapshot at `top`
-    /// towards `fine`, with `free` snapshot slots left (`l = fine − top ≥ 2`).
+    /// towards `fine` (`l = fine − top ≥ 2`).
     fn split(&self, top: usize, l: usize) -> usize {
         let j = match self.policy {
             Checkpoint::All => 1,
             Checkpoint::Every(k) => {
-                let k = usize::try_from(k).unwrap_or(usize::MAX);
+                let k = usize::try_from(k).unwrap_or(usize::MAX).max(1);
                 // Segment starts are the multiples of k: from one, jump to
                 // the next while the range spans more than a segment;
                 // inside a segment keep every state.
@@ -166,48 +179,47 @@ impl Schedule {
             Checkpoint::Binomial(s) => {
                 let s = usize::try_from(s).unwrap_or(usize::MAX);
                 // Slots available to this range, the top one included.
-                let available = s.saturating_sub(self.stack.len()) + 1;
+                let available = s.saturating_sub(self.len) + 1;
                 revolve_split(l, available)
             }
         };
         j.clamp(1, l - 1)
     }
-}
 
-impl Iterator for Schedule {
-    type Item = Action;
+    fn push(&mut self, stack: &mut [usize], p: usize) -> Option<usize> {
+        let slot = self.len;
+        *stack.get_mut(slot)? = p;
+        self.len += 1;
+        Some(slot)
+    }
 
-    fn next(&mut self) -> Option<Action> {
+    /// The next action; `None` when done, or when `stack` is too short.
+    fn next(&mut self, stack: &mut [usize]) -> Option<Action> {
         if self.fine == 0 {
             return None;
         }
         let last = self.fine - 1;
+        let top = self.len.checked_sub(1).map(|i| stack[i]);
         // The current state is the next one to reverse.
         if self.current == Some(last) {
             self.current = None;
             self.fine = last;
-            if self.stack.last() == Some(&last) {
-                self.stack.pop();
+            if top == Some(last) {
+                self.len -= 1;
             }
             return Some(Action::Reverse { step: last });
         }
-        let Some(&top) = self.stack.last() else {
+        let Some(top) = top else {
             // Only at the start: the current state is c_0, the base of every
             // recomputation, and more than one step remains.
-            self.stack.push(0);
-            return Some(Action::Snapshot {
-                slot: 0,
-                position: 0,
-            });
+            let slot = self.push(stack, 0)?;
+            return Some(Action::Snapshot { slot, position: 0 });
         };
         match self.current {
             // Just advanced past the top snapshot, short of `last`: keep it.
             Some(p) if p > top => {
-                self.stack.push(p);
-                Some(Action::Snapshot {
-                    slot: self.stack.len() - 1,
-                    position: p,
-                })
+                let slot = self.push(stack, p)?;
+                Some(Action::Snapshot { slot, position: p })
             }
             Some(p) if p == top => {
                 let steps = self.split(top, self.fine - top);
@@ -217,11 +229,73 @@ impl Iterator for Schedule {
             _ => {
                 self.current = Some(top);
                 Some(Action::Restore {
-                    slot: self.stack.len() - 1,
+                    slot: self.len - 1,
                     position: top,
                 })
             }
         }
+    }
+}
+
+/// The actions that reverse `n` steps under a policy, as an iterator.
+///
+/// Its own memory is the stack of snapshot positions: [`snapshot_bound`]
+/// entries (so `O(s)` for `binomial(s)`).
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    cursor: Cursor,
+    stack: Vec<usize>,
+}
+
+impl Schedule {
+    /// The schedule reversing `n` steps under `policy`.
+    pub fn new(n: usize, policy: Checkpoint) -> Result<Schedule, BadCheckpoint> {
+        policy.check().map_err(BadCheckpoint)?;
+        Ok(Schedule {
+            cursor: Cursor::new(n, policy),
+            stack: vec![0; snapshot_bound(policy, n)],
+        })
+    }
+}
+
+impl Iterator for Schedule {
+    type Item = Action;
+
+    fn next(&mut self) -> Option<Action> {
+        self.cursor.next(&mut self.stack)
+    }
+}
+
+/// [`Schedule`] on a caller's stack of snapshot positions, so that running
+/// it allocates nothing (the native reverse sweep keeps the stack in its
+/// workspace). With fewer than [`snapshot_bound`] entries it stops early.
+#[derive(Debug)]
+pub struct ScheduleOn<'a> {
+    cursor: Cursor,
+    stack: &'a mut [usize],
+}
+
+impl<'a> ScheduleOn<'a> {
+    /// The schedule reversing `n` steps under `policy` (assumed valid, see
+    /// [`Checkpoint::check`]) on `stack`.
+    pub fn new(n: usize, policy: Checkpoint, stack: &'a mut [usize]) -> ScheduleOn<'a> {
+        ScheduleOn {
+            cursor: Cursor::new(n, policy),
+            stack,
+        }
+    }
+
+    /// The number of snapshots held.
+    pub fn held(&self) -> usize {
+        self.cursor.len
+    }
+}
+
+impl Iterator for ScheduleOn<'_> {
+    type Item = Action;
+
+    fn next(&mut self) -> Option<Action> {
+        self.cursor.next(self.stack)
     }
 }
 
@@ -486,6 +560,25 @@ mod tests {
         assert_eq!(st.advances, 12_345 * 12_344 / 2);
         // More snapshots than steps: store-all.
         assert_eq!(run(50, Checkpoint::Binomial(60)), run(50, Checkpoint::All));
+    }
+
+    #[test]
+    fn snapshot_bound_is_enough() {
+        // The stack holds `snapshot_bound` entries and a schedule stops
+        // early when it is full: every step must still be reversed.
+        let mut policies = vec![Checkpoint::All];
+        policies.extend([1, 2, 3, 7, 10, 32, 1000].map(Checkpoint::Every));
+        policies.extend([1, 2, 3, 4, 5, 8, 20].map(Checkpoint::Binomial));
+        for policy in policies {
+            for n in (0..300).chain([1000, 1023, 4097]) {
+                let s = stats(n, policy).unwrap();
+                assert_eq!(s.reverses, n as u64, "{policy} n={n}");
+                let mut stack = vec![0; snapshot_bound(policy, n)];
+                let on: Vec<Action> = ScheduleOn::new(n, policy, &mut stack).collect();
+                let owned: Vec<Action> = Schedule::new(n, policy).unwrap().collect();
+                assert_eq!(on, owned, "{policy} n={n}");
+            }
+        }
     }
 
     #[test]

@@ -3,10 +3,8 @@
 //! schedule and calls the compiled body (forward steps) and adjoint
 //! (reverse steps) through their entries.
 //!
-//! The schedule is [`adjit_ir::checkpoint::Schedule`]'s, executed by
-//! [`Sched`], a copy of its logic whose stack of snapshot positions is a
-//! slice of the workspace instead of a `Vec`: a call allocates nothing.
-//! (The tests check that both give the same actions, one by one.)
+//! The schedule is the IR's, run by [`ScheduleOn`] on a stack of snapshot
+//! positions that is a slice of the workspace: a call allocates nothing.
 //!
 //! ## Memory
 //! Everything lives in the loop's scratch region, laid out at compile time
@@ -31,162 +29,7 @@
 
 use super::compiled::RawFn;
 use super::plan::ALIGN;
-use adjit_ir::checkpoint::{Action, Checkpoint};
-
-/// The most snapshots the schedule of `n` steps under `policy` holds at
-/// once: `n − 1` for `all`, `⌈n/k⌉ + k − 2` for `every(k)`, `s` for
-/// `binomial(s)` (never more than `n − 1`).
-pub(crate) fn snapshot_bound(policy: Checkpoint, n: usize) -> usize {
-    let most = n.saturating_sub(1);
-    match policy {
-        Checkpoint::All => most,
-        Checkpoint::Every(k) => {
-            let k = usize::try_from(k).unwrap_or(usize::MAX).max(1);
-            most.min(n.div_ceil(k).saturating_add(k).saturating_sub(2))
-        }
-        Checkpoint::Binomial(s) => most.min(usize::try_from(s).unwrap_or(usize::MAX)),
-    }
-}
-
-/// The schedule of [`adjit_ir::checkpoint::Schedule`] with a borrowed stack.
-pub(crate) struct Sched<'a> {
-    policy: Checkpoint,
-    /// Steps `0..fine` are still to be reversed.
-    fine: usize,
-    /// Positions of the snapshots held: `stack[..len]`, increasing.
-    stack: &'a mut [usize],
-    len: usize,
-    /// The position of the current state, if there is one.
-    current: Option<usize>,
-}
-
-impl<'a> Sched<'a> {
-    /// The schedule reversing `n` steps; `stack` must hold
-    /// [`snapshot_bound`] entries (a longer schedule stops early: `None`).
-    pub(crate) fn new(n: usize, policy: Checkpoint, stack: &'a mut [usize]) -> Sched<'a> {
-        Sched {
-            policy,
-            fine: n,
-            stack,
-            len: 0,
-            current: Some(0),
-        }
-    }
-
-    fn top(&self) -> Option<usize> {
-        self.len.checked_sub(1).map(|i| self.stack[i])
-    }
-
-    fn push(&mut self, p: usize) -> Option<usize> {
-        let slot = self.len;
-        *self.stack.get_mut(slot)? = p;
-        self.len += 1;
-        Some(slot)
-    }
-
-    /// The number of snapshots held.
-    pub(crate) fn held(&self) -> usize {
-        self.len
-    }
-
-    fn split(&self, top: usize, l: usize) -> usize {
-        let j = match self.policy {
-            Checkpoint::All => 1,
-            Checkpoint::Every(k) => {
-                let k = usize::try_from(k).unwrap_or(usize::MAX).max(1);
-                if top.is_multiple_of(k) && l > k { k } else { 1 }
-            }
-            Checkpoint::Binomial(s) => {
-                let s = usize::try_from(s).unwrap_or(usize::MAX);
-                let available = s.saturating_sub(self.len) + 1;
-                revolve_split(l, available)
-            }
-        };
-        j.clamp(1, l - 1)
-    }
-
-    /// The next action, or `None` when done (or out of stack).
-    pub(crate) fn next_action(&mut self) -> Option<Action> {
-        if self.fine == 0 {
-            return None;
-        }
-        let last = self.fine - 1;
-        if self.current == Some(last) {
-            self.current = None;
-            self.fine = last;
-            if self.top() == Some(last) {
-                self.len -= 1;
-            }
-            return Some(Action::Reverse { step: last });
-        }
-        let Some(top) = self.top() else {
-            let slot = self.push(0)?;
-            return Some(Action::Snapshot { slot, position: 0 });
-        };
-        match self.current {
-            Some(p) if p > top => {
-                let slot = self.push(p)?;
-                Some(Action::Snapshot { slot, position: p })
-            }
-            Some(p) if p == top => {
-                let steps = self.split(top, self.fine - top);
-                self.current = Some(top + steps);
-                Some(Action::Advance { from: top, steps })
-            }
-            _ => {
-                self.current = Some(top);
-                Some(Action::Restore {
-                    slot: self.len - 1,
-                    position: top,
-                })
-            }
-        }
-    }
-}
-
-/// `β(c, r) = C(c + r, c)` (0 when `c` or `r` is negative), or `None` on
-/// overflow.
-fn beta(c: i64, r: i64) -> Option<u128> {
-    if c < 0 || r < 0 {
-        return Some(0);
-    }
-    let (small, big) = (c.min(r) as u128, c.max(r) as u128);
-    let mut acc: u128 = 1;
-    for i in 1..=small {
-        acc = acc.checked_mul(big + i)? / i;
-    }
-    Some(acc)
-}
-
-/// Revolve's split (Griewank and Walther), as in `adjit_ir::checkpoint`.
-fn revolve_split(l: usize, c: usize) -> usize {
-    let fallback = (l / 2).max(1);
-    let c = c.min(l) as i64;
-    let target = l as u128;
-    let Some(found) = (|| {
-        let mut r: i64 = 0;
-        while beta(c, r)? < target {
-            r += 1;
-        }
-        let range = beta(c, r)?;
-        let bino1 = beta(c, r - 1)?;
-        let bino2 = beta(c - 1, r - 1)?;
-        let bino3 = beta(c - 2, r - 1)?;
-        let bino4 = beta(c, r - 2)?;
-        let bino5 = beta(c - 3, r)?;
-        let j = if target <= bino1 + bino3 {
-            bino4
-        } else if target >= range.saturating_sub(bino5) {
-            bino1
-        } else {
-            target - bino2 - bino3
-        };
-        usize::try_from(j).ok()
-    })() else {
-        return fallback;
-    };
-    found.max(1)
-}
+use adjit_ir::checkpoint::{Action, Checkpoint, ScheduleOn, snapshot_bound};
 
 /// Everything static about one `scan_adjoint`: counts, sizes, the policy
 /// and the layout of its scratch region. Built at compile time, owned by
@@ -526,10 +369,10 @@ unsafe fn run(
             reverse(s, at_position(s), &mut acur);
         }
     } else {
-        let mut sched = Sched::new(n, d.policy, &mut stack[..d.slots]);
+        let mut sched = ScheduleOn::new(n, d.policy, &mut stack[..d.slots]);
         let spare = d.slots + 1;
         let mut current = Loc::Init;
-        while let Some(action) = sched.next_action() {
+        while let Some(action) = sched.next() {
             match action {
                 Action::Snapshot { slot, .. } => {
                     if current != Loc::Record(slot) {
@@ -579,59 +422,5 @@ unsafe fn run(
         // SAFETY: the result and the final reverse carry are distinct
         // buffers of `acarry[c]` bytes.
         unsafe { std::ptr::copy_nonoverlapping(src, r, d.acarry[c]) };
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use adjit_ir::checkpoint::{Schedule, stats};
-
-    fn policies() -> Vec<Checkpoint> {
-        let mut p = vec![Checkpoint::All];
-        for k in [1, 2, 3, 7, 10, 32, 1000] {
-            p.push(Checkpoint::Every(k));
-        }
-        for s in [1, 2, 3, 4, 5, 8, 20] {
-            p.push(Checkpoint::Binomial(s));
-        }
-        p
-    }
-
-    #[test]
-    fn borrowed_stack_schedule_is_the_ir_schedule() {
-        let mut lengths: Vec<usize> = (0..120).collect();
-        lengths.extend([1000, 1023, 4097]);
-        for policy in policies() {
-            for &n in &lengths {
-                let mut stack = vec![0; snapshot_bound(policy, n)];
-                let mut mine = Sched::new(n, policy, &mut stack);
-                let mut theirs = Schedule::new(n, policy).unwrap();
-                let mut i = 0;
-                loop {
-                    let (a, b) = (mine.next_action(), theirs.next());
-                    assert_eq!(a, b, "{policy} n={n}, action {i}");
-                    if a.is_none() {
-                        break;
-                    }
-                    i += 1;
-                }
-            }
-        }
-    }
-
-    #[test]
-    fn snapshot_bound_holds() {
-        for policy in policies() {
-            for n in (0..300).chain([1000, 5000]) {
-                let s = stats(n, policy).unwrap();
-                assert!(
-                    s.max_snapshots as usize <= snapshot_bound(policy, n),
-                    "{policy} n={n}: {} > {}",
-                    s.max_snapshots,
-                    snapshot_bound(policy, n)
-                );
-            }
-        }
     }
 }
