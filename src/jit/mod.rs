@@ -35,9 +35,10 @@
 //!   `add` are never contracted into a fused multiply-add, even where the
 //!   host has FMA. (Transcendental kernels may use FMA internally; they are
 //!   held to their ulp bound either way.)
-//! - Transcendental functions are within the ulp bound of the kernels that
-//!   implement them (today: the platform's scalar functions, as the
-//!   interpreter's).
+//! - Transcendental functions are the inline vector kernels of [`math`],
+//!   within the ulp bounds listed there of the platform's functions that the
+//!   interpreter calls; `Options::library_math` calls those functions
+//!   instead, and then matches the interpreter bit for bit.
 //! - Sums and products over axes, matrix products and the additions of
 //!   `scatter_add` updates landing on one element are **reassociated**:
 //!   several accumulators, pairwise combination, GEMM blocking. They match
