@@ -139,7 +139,7 @@ pub(crate) fn op_cost(op: &Op) -> f64 {
 }
 
 /// Whether an op can be evaluated per element inside a consumer's loop.
-fn fusible(flat: &Flat, op: &Op, args: &[Vid]) -> bool {
+fn fusible(op: &Op) -> bool {
     match op {
         Op::Unary(_)
         | Op::Binary(_)
@@ -155,11 +155,7 @@ fn fusible(flat: &Flat, op: &Op, args: &[Vid]) -> bool {
         | Op::Size { .. }
         | Op::Gather { .. } => true,
         Op::Const { data, .. } => matches!(data, ConstData::Splat(_)),
-        Op::Pad { interior, .. } => {
-            let _ = args;
-            let _ = flat;
-            interior.iter().all(|&i| i == 0)
-        }
+        Op::Pad { interior, .. } => interior.iter().all(|&i| i == 0),
         Op::Reduce { .. }
         | Op::ScatterAdd { .. }
         | Op::Matmul
@@ -204,7 +200,7 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
     // Forward: the cost of one evaluation of each value's fusible tree.
     let mut tree_cost = vec![LOAD_COST; n];
     for node in &flat.nodes {
-        if fusible(flat, &node.op, &node.args) {
+        if fusible(&node.op) {
             let mut args = node.args.clone();
             args.sort_unstable();
             args.dedup();
@@ -252,7 +248,7 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
             || forced.contains(&(v as Vid))
             || needs_buffer[v]
             || !opts.fusion
-            || !fusible(flat, &node.op, &node.args)
+            || !fusible(&node.op)
             || (needs_view[v] != 0 && !view_op_ok(needs_view[v]))
         {
             Class::Buffer
