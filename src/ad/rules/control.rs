@@ -711,6 +711,22 @@ pub(crate) fn while_vjp(
     loop_vjp(cx, &lp, x, state_bar, needs, Some(trips))
 }
 
+/// The results of a batched loop: the first `carried` are batched on axis
+/// 0 already; the stacked ones have the step axis first and the batch axis
+/// second, which are swapped. Every result is batched.
+fn batched_loop_results(
+    cx: &mut Emitter,
+    res: &[Value],
+    carried: usize,
+) -> Result<BatchOut, AdError> {
+    let mut y = res[..carried].to_vec();
+    for &r in &res[carried..] {
+        y.push(swap_leading(cx, r)?);
+    }
+    let yb = vec![true; y.len()];
+    Ok((y, yb))
+}
+
 /// Swaps the two leading axes (the batch axis and a loop's step axis).
 fn swap_leading(cx: &mut Emitter, v: Value) -> Result<Value, AdError> {
     let mut perm: Vec<usize> = (0..cx.ty(v).rank()).collect();
@@ -790,12 +806,7 @@ pub(crate) fn scan_batch(
         },
         &args,
     )?;
-    let mut y = res[..nk].to_vec();
-    for &r in &res[nk..] {
-        y.push(swap_leading(cx, r)?);
-    }
-    let yb = vec![true; y.len()];
-    Ok((y, yb))
+    batched_loop_results(cx, &res, nk)
 }
 
 /// Builds the condition and body of a batched `while` whose lanes may run
@@ -1078,12 +1089,7 @@ pub(crate) fn scan_adjoint_batch(
         },
         &args,
     )?;
-    let mut y = res[..na].to_vec();
-    for &r in &res[na..] {
-        y.push(swap_leading(cx, r)?);
-    }
-    let yb = vec![true; y.len()];
-    Ok((y, yb))
+    batched_loop_results(cx, &res, na)
 }
 
 /// The forward step and adjoint step of a `scan_adjoint` whose lanes run
@@ -1266,10 +1272,5 @@ fn lanes_adjoint_batch(
         },
         &args,
     )?;
-    let mut y = res[..na].to_vec();
-    for &r in &res[na..] {
-        y.push(swap_leading(cx, r)?);
-    }
-    let yb = vec![true; y.len()];
-    Ok((y, yb))
+    batched_loop_results(cx, &res, na)
 }
