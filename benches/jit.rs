@@ -1,4 +1,4 @@
-//! The JIT against hand-written Rust (`adjit::workloads`) and the
+//! The JIT against hand-written Rust (`adjit_workloads`) and the
 //! interpreter, in one run, plus compile times of generated graphs.
 //!
 //! - `seed2`: f(x, y) = (x + y)(x − y): per-call overhead through the raw
@@ -15,7 +15,7 @@
 use adjit::ir::text::parse_module;
 use adjit::ir::{Module, Tensor, Type, interp};
 use adjit::jit::{self, ArgMut, ArgRef, CompiledFn, Options};
-use adjit::workloads::{logreg, rosen};
+use adjit_workloads::{logreg, rosen};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;
@@ -50,7 +50,7 @@ fn seed2(c: &mut Criterion) {
     let f = compile_for(&m, "seed2", &[Type::f64(&[]), Type::f64(&[])]);
     let mut group = c.benchmark_group("seed2");
     group.bench_function("rust", |b| {
-        b.iter(|| adjit::workloads::seeds::seed2(black_box(3.0), black_box(2.0)))
+        b.iter(|| adjit_workloads::seeds::seed2(black_box(3.0), black_box(2.0)))
     });
     // The same function written in Rust behind the same ABI and called
     // through a function pointer: the cost of the calling convention itself.

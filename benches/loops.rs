@@ -1,4 +1,4 @@
-//! Loops through the JIT against hand-written Rust (`adjit::workloads`) and
+//! Loops through the JIT against hand-written Rust (`adjit_workloads`) and
 //! the interpreter, in one run, plus compile times that must not depend on
 //! the trip count.
 //!
@@ -21,7 +21,7 @@
 use adjit::ir::text::{parse_module, print_module};
 use adjit::ir::{Module, Tensor, Type, interp};
 use adjit::jit::{self, ArgMut, ArgRef, CompiledFn, Options};
-use adjit::workloads::spring;
+use adjit_workloads::spring;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use std::time::Duration;

@@ -5,9 +5,9 @@
 //!
 //! | row | what one iteration computes |
 //! |---|---|
-//! | `hand primal` | the hand-written value (`adjit::workloads`) |
+//! | `hand primal` | the hand-written value (`adjit_workloads`) |
 //! | `hand` | the hand-written value and derivative |
-//! | `tape` | value and derivative on adjit's tape (`adjit::workloads::taped`) |
+//! | `tape` | value and derivative on adjit's tape (`adjit_workloads::taped`) |
 //! | `tape per option` | `bs` only: one small tape and sweep per option |
 //! | `easy-ml`, `reverse` | the same on the external tape crates, where they express the workload |
 //! | `interp primal` | the bundled program (`examples/programs`) in the interpreter |
@@ -42,8 +42,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use adjit::ir::interp::Interpreter;
 use adjit::ir::{Data, Dim, Elem, Graph, Module, Tensor, Type, verify_module};
 use adjit::jit::{ArgMut, ArgRef, CompiledFn};
-use adjit::workloads::taped::{self, SpringGrads};
-use adjit::workloads::{bs, gmm, logreg, mlp, rosen, seeds, spring};
+use adjit_workloads::taped::{self, SpringGrads};
+use adjit_workloads::{bs, gmm, logreg, mlp, rosen, seeds, spring};
 use criterion::measurement::WallTime;
 use criterion::{
     BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main,
@@ -1422,14 +1422,14 @@ fn hvp(c: &mut Criterion, n: usize) {
 /// one or two of the last 16 values), summed to a scalar: the input of the
 /// compile-time rows.
 fn random_graph(nodes: usize, seed: u64) -> Module {
-    let mut rng = adjit::workloads::rng::SplitMix64::new(seed);
+    let mut rng = adjit_workloads::rng::SplitMix64::new(seed);
     let g = Graph::new("random");
     let x = g.param("x", Type::f64(&[8]));
     let y = g.param("y", Type::f64(&[8]));
     let mut values = vec![x, y];
     // Two nodes fewer: the final sum and its operand's count.
     for _ in 0..nodes.saturating_sub(1) {
-        let pick = |rng: &mut adjit::workloads::rng::SplitMix64| {
+        let pick = |rng: &mut adjit_workloads::rng::SplitMix64| {
             let back = (rng.below(16) as usize).min(values.len() - 1);
             values[values.len() - 1 - back]
         };

@@ -10,7 +10,7 @@
 use adjit::ir::Type;
 use adjit::ir::text::{parse_module, print_module};
 use adjit::jit::{self, ArgMut, ArgRef, Options};
-use adjit::workloads::spring;
+use adjit_workloads::spring;
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

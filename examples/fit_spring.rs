@@ -17,7 +17,7 @@
 use adjit::ir::Type;
 use adjit::ir::text::parse_module;
 use adjit::jit::{self, ArgMut, ArgRef};
-use adjit::workloads::spring;
+use adjit_workloads::spring;
 use std::time::Instant;
 
 /// Final positions as a function of the parameters, added next to the

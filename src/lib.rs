@@ -8,11 +8,9 @@
 pub use adjit_ir as ir;
 
 pub mod ad;
-pub mod gradbench;
 pub mod jit;
 pub mod opt;
 pub mod tape;
-pub mod workloads;
 
 pub use ad::{AdError, Mode, grad, hvp, jacobian, jvp, vjp, vmap};
 

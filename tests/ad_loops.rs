@@ -16,7 +16,7 @@ use adjit::ir::interp::eval;
 use adjit::ir::interp::{EvalError, Interpreter, Limits};
 use adjit::ir::text::parse_module;
 use adjit::ir::{Module, Tensor, verify_module};
-use adjit::workloads::spring;
+use adjit_workloads::spring;
 use common::*;
 
 /// The policies every loop is tried with; `all` first (the reference).

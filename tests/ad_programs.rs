@@ -1,14 +1,14 @@
 //! The gradients of the bundled programs (`examples/programs/*.adj`), built
 //! by `grad`/`vjp`/`hvp` from the generic (symbolic-size) functions and
 //! interpreted, against the hand-derived gradients of the plain-Rust
-//! workloads (`adjit::workloads`) on the same inputs.
+//! workloads (`adjit_workloads`) on the same inputs.
 
 mod common;
 
 use adjit::ad::{self, AdError};
 use adjit::ir::interp::eval;
 use adjit::ir::{Module, Tensor, verify_module};
-use adjit::workloads::{bs, gmm, logreg, mlp, rosen, seeds};
+use adjit_workloads::{bs, gmm, logreg, mlp, rosen, seeds};
 use common::*;
 
 fn derived(r: Result<(Module, String), AdError>) -> (Module, String) {

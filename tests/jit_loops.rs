@@ -237,7 +237,7 @@ fn while_trip_counts_zero_one_max_and_data_dependent() {
 
 #[test]
 fn spring_matches_the_interpreter_and_the_workload() {
-    use adjit::workloads::spring;
+    use adjit_workloads::spring;
     let (m, entry) = common::program("spring");
     let (inp, args) = common::spring_inputs(5);
     check(&m, &entry, &args, "spring");
@@ -449,7 +449,7 @@ fn spring_gradient_matches_the_interpreter_under_every_policy() {
 
 #[test]
 fn spring_gradient_matches_the_hand_written_adjoint() {
-    use adjit::workloads::spring;
+    use adjit_workloads::spring;
     let (inp, args) = common::spring_inputs(7);
     let config = inp.config;
     let mut ws = spring::Workspace::new(config).unwrap();

@@ -1,6 +1,6 @@
 //! The bundled programs (`examples/programs/*.adj`), compiled at the
 //! benchmark sizes, against the hand-written references of
-//! `adjit::workloads` and the interpreter; and the gradient graphs the
+//! `adjit_workloads` and the interpreter; and the gradient graphs the
 //! benchmarks use, against the hand-derived gradients.
 
 #[path = "jit_support/mod.rs"]
@@ -9,7 +9,7 @@ mod support;
 use adjit::ir::text::parse_module;
 use adjit::ir::{Module, Tensor, Type, interp};
 use adjit::jit;
-use adjit::workloads::{bs, gmm, logreg, mlp, rosen, seeds};
+use adjit_workloads::{bs, gmm, logreg, mlp, rosen, seeds};
 
 fn program(name: &str) -> Module {
     let path = format!(

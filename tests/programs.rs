@@ -1,11 +1,11 @@
 //! Every bundled program, evaluated by the interpreter, against an
 //! independent plain-Rust implementation of the same formula
-//! (`adjit::workloads`) on the same inputs.
+//! (`adjit_workloads`) on the same inputs.
 
 mod common;
 
 use adjit::ir::interp::eval;
-use adjit::workloads::{bs, gmm, logreg, mlp, rosen, seeds, spring};
+use adjit_workloads::{bs, gmm, logreg, mlp, rosen, seeds, spring};
 use common::*;
 
 fn run(name: &str, args: &[adjit::ir::Tensor]) -> Vec<adjit::ir::Tensor> {

@@ -4,7 +4,7 @@
 
 use adjit::ir::text::parse_module;
 use adjit::ir::{Module, Tensor, verify_module};
-use adjit::workloads;
+use adjit_workloads as workloads;
 
 /// Parses and verifies `examples/programs/NAME.adj`; returns the module and
 /// the entry function's name (the last function of the file).

@@ -359,9 +359,9 @@ pub fn logreg_grad_module(n: usize, d: usize) -> Module {
     let z = x.matmul(w.reshape([d, 1])).reshape([n]);
     let sp = z.max(0.0) + (-z.abs()).exp().log1p();
     let loss = (sp - y * z).sum_all() / n as f64
-        + (w * w).sum_all() * (0.5 * adjit::workloads::logreg::LAMBDA);
+        + (w * w).sum_all() * (0.5 * adjit_workloads::logreg::LAMBDA);
     let r = (z.sigmoid() - y) / n as f64;
-    let grad = x.t().matmul(r.reshape([n, 1])).reshape([d]) + w * adjit::workloads::logreg::LAMBDA;
+    let grad = x.t().matmul(r.reshape([n, 1])).reshape([d]) + w * adjit_workloads::logreg::LAMBDA;
     let mut m = Module::new();
     m.add(g.finish(&[loss, grad]).unwrap()).unwrap();
     m

@@ -6,7 +6,7 @@
 //! turns the input into tensors and a cache key naming the module, the
 //! function and every size the graph depends on. The first time a key is
 //! seen, the graph is built and differentiated (`build` timing), simplified
-//! by [`crate::opt`] (`optimize` timing; exact rewrites only, so results are
+//! by [`adjit::opt`] (`optimize` timing; exact rewrites only, so results are
 //! unchanged) and prepared by the [`Backend`] (`compile` timing); later
 //! messages with the same key reuse the prepared function and report none
 //! of these. The function is then run at
@@ -20,10 +20,10 @@
 //! broken output stream ends [`run`] with an error.
 //!
 //! Derivatives are made from the primal graph by adjit's AD transforms
-//! ([`crate::ad`]); where a transform refuses a graph, the function answers
+//! ([`adjit::ad`]); where a transform refuses a graph, the function answers
 //! `"success": false` with the reason.
 //!
-//! [`Graph`]: crate::ir::Graph
+//! [`Graph`]: adjit::ir::Graph
 
 mod ba;
 pub mod backend;
@@ -38,7 +38,7 @@ mod lstm;
 mod ode;
 pub mod protocol;
 
-use crate::ir::{Graph, Module, Tensor};
+use adjit::ir::{Graph, Module, Tensor};
 use backend::{Backend, Compiled, Executable, Hints};
 use protocol::{Message, Response, Runs, Timing};
 use serde_json::{Number, Value};
@@ -124,7 +124,7 @@ pub(crate) fn gradient(
     func: &str,
     wrt: &[usize],
 ) -> Result<(Module, String), GradbenchError> {
-    let (mut module, grad) = crate::ad::grad(&module, func, wrt).map_err(ad_error)?;
+    let (mut module, grad) = adjit::ad::grad(&module, func, wrt).map_err(ad_error)?;
     let params = module
         .get(func)
         .ok_or_else(|| GradbenchError::Graph(format!("no function @{func}")))?
@@ -147,7 +147,7 @@ pub(crate) fn gradient(
 }
 
 /// An AD transform's refusal, as the protocol's error text.
-pub(crate) fn ad_error(e: crate::ad::AdError) -> GradbenchError {
+pub(crate) fn ad_error(e: adjit::ad::AdError) -> GradbenchError {
     GradbenchError::Graph(format!("differentiation: {e}"))
 }
 
@@ -229,7 +229,7 @@ impl<'b> Tool<'b> {
             let start = Instant::now();
             let (built, entry) = (job.build)(self.backend.runs_loops())?;
             let built_at = Instant::now();
-            let optimized = crate::opt::optimize(&built, &entry)
+            let optimized = adjit::opt::optimize(&built, &entry)
                 .map_err(|e| GradbenchError::Graph(format!("optimisation: {e}")))?;
             drop(built);
             let optimized_at = Instant::now();

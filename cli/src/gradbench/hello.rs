@@ -4,7 +4,7 @@
 use super::backend::Hints;
 use super::input::{finish, float_of, scalar_result, tensor};
 use super::{GradbenchError, Job, gradient, unknown_function};
-use crate::ir::{Graph, Module, Type};
+use adjit::ir::{Graph, Module, Type};
 use serde_json::Value;
 
 /// The primal graph: `square(x) = x * x`.

@@ -2,14 +2,14 @@
 //!
 //! A bundled workload (`examples/programs`: rosen, logreg, mlp, gmm, spring,
 //! bs), recognised by its function name and parameter shapes, gets the data
-//! of its generator in `adjit::workloads`, so that it runs in its intended
+//! of its generator in `adjit_workloads`, so that it runs in its intended
 //! domain (positive prices and volatilities, a stable time step). Any other
 //! parameter gets values uniform in [0.5, 1.5), in the domain of `log`,
 //! `sqrt` and division alike. The same types always give the same data.
 
 use adjit::ir::{Data, Elem, Tensor, Type};
-use adjit::workloads::rng::SplitMix64;
-use adjit::workloads::{bs, gmm, logreg, mlp, rosen, spring};
+use adjit_workloads::rng::SplitMix64;
+use adjit_workloads::{bs, gmm, logreg, mlp, rosen, spring};
 
 /// The seed of every generated input.
 const SEED: u64 = 7;

@@ -2,7 +2,7 @@
 //! vectors and rectangular matrices, with errors that name the field.
 
 use super::{GradbenchError, number};
-use crate::ir::{Graph, Module, Tensor, Var};
+use adjit::ir::{Graph, Module, Tensor, Var};
 use serde_json::Value;
 
 fn bad(msg: String) -> GradbenchError {

@@ -17,7 +17,7 @@
 use super::backend::Hints;
 use super::input::{field, finish, float, result, size, tensor, vector_of};
 use super::{GradbenchError, Job, ad_error, number, unknown_function};
-use crate::ir::{Graph, Module, Tensor, Type, Var};
+use adjit::ir::{Graph, Module, Tensor, Type, Var};
 use serde_json::{Value, json};
 
 /// Camera parameters: rotation (3), centre (3), focal length, principal
@@ -98,8 +98,8 @@ pub(crate) fn objective(n: usize, m: usize, p: usize) -> Result<(Module, String)
     let xs = g.param("x", Type::f64(&[m, 3]));
     let w = g.param("w", Type::f64(&[p]));
     let feats = g.param("feats", Type::f64(&[p, 2]));
-    let cam_idx = g.param("cam_idx", Type::new(crate::ir::Elem::I64, [p]));
-    let pt_idx = g.param("pt_idx", Type::new(crate::ir::Elem::I64, [p]));
+    let cam_idx = g.param("cam_idx", Type::new(adjit::ir::Elem::I64, [p]));
+    let pt_idx = g.param("pt_idx", Type::new(adjit::ir::Elem::I64, [p]));
     let cam = cams.t().gather(cam_idx, 1); // [11, p]
     let x = xs.t().gather(pt_idx, 1); // [3, p]
     let feat = feats.t(); // [2, p]
@@ -141,10 +141,10 @@ pub(crate) fn jacobian(n: usize, m: usize, p: usize) -> Result<(Module, String),
     let w_err = 1.0 - w * w;
     let (module, _) = finish(&one, &[reproj, w_err])?;
     let (module, jac) =
-        crate::ad::jacobian(&module, "observation", &[0, 1, 2], crate::ad::Mode::Reverse)
+        adjit::ad::jacobian(&module, "observation", &[0, 1, 2], adjit::ad::Mode::Reverse)
             .map_err(ad_error)?;
     let (mut module, batched) =
-        crate::ad::vmap(&module, &jac, &[0, 1, 2, 3], p.into()).map_err(ad_error)?;
+        adjit::ad::vmap(&module, &jac, &[0, 1, 2, 3], p.into()).map_err(ad_error)?;
 
     let name = module.fresh_name("ba_jacobian");
     let g = Graph::with_module(&name, &module);
@@ -152,8 +152,8 @@ pub(crate) fn jacobian(n: usize, m: usize, p: usize) -> Result<(Module, String),
     let xs = g.param("x", Type::f64(&[m, 3]));
     let w = g.param("w", Type::f64(&[p]));
     let feats = g.param("feats", Type::f64(&[p, 2]));
-    let cam_idx = g.param("cam_idx", Type::new(crate::ir::Elem::I64, [p]));
-    let pt_idx = g.param("pt_idx", Type::new(crate::ir::Elem::I64, [p]));
+    let cam_idx = g.param("cam_idx", Type::new(adjit::ir::Elem::I64, [p]));
+    let pt_idx = g.param("pt_idx", Type::new(adjit::ir::Elem::I64, [p]));
     let cam = cams.gather(cam_idx, 0).reshape([p, 1, CAM]);
     let x = xs.gather(pt_idx, 0).reshape([p, 1, 3]);
     let blocks = g.call(

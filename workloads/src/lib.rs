@@ -21,7 +21,7 @@
 //!   that they are independent of the code under test.
 //!
 //! ```
-//! use adjit::workloads::{WorkloadError, rosen, spring};
+//! use adjit_workloads::{WorkloadError, rosen, spring};
 //!
 //! let inputs = rosen::inputs(1000, 7);
 //! let mut grad = vec![0.0; 1000];

@@ -26,7 +26,7 @@
 use super::backend::Hints;
 use super::input::{list, matrix, result, scalar_result, tensor};
 use super::{GradbenchError, Job, gradient, unknown_function};
-use crate::ir::{Graph, Module, Type, Var};
+use adjit::ir::{Graph, Module, Type, Var};
 use serde_json::Value;
 
 /// Row `r` of a rank-2 value, as a vector.

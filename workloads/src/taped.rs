@@ -1,5 +1,5 @@
 //! The benchmark workloads written in plain Rust against adjit's
-//! operator-overloading tape ([`crate::tape`]): the "tape" line of every
+//! operator-overloading tape ([`adjit::tape`]): the "tape" line of every
 //! benchmark table.
 //!
 //! Each function records its workload on the tape of a reusable
@@ -59,7 +59,7 @@
 use std::mem::{align_of, size_of};
 
 use super::{WorkloadError, bs as bsw, check_len, checked_size, gmm as gmmw, mlp as mlpw};
-use crate::tape::{Tape, TapeError, Var};
+use adjit::tape::{Tape, TapeError, Var};
 
 /// Default node budget of one block (see the module documentation): 2²¹
 /// nodes, about 50 MB of tape and 17 MB of adjoints.

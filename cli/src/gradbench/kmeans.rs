@@ -11,7 +11,7 @@
 use super::backend::Hints;
 use super::input::{finish, matrix, result, rows, scalar_result, tensor};
 use super::{GradbenchError, Job, ad_error, unknown_function};
-use crate::ir::{Elem, Graph, Module, Scalar, Type, Var};
+use adjit::ir::{Elem, Graph, Module, Scalar, Type, Var};
 use serde_json::Value;
 
 /// The squared distances `‖Pᵢ‖² − 2 Pᵢ·Cⱼ + ‖Cⱼ‖²`, `[n, k]`.
@@ -61,9 +61,9 @@ fn assigned_cost(n: usize, k: usize, d: usize) -> Result<(Module, String), Gradb
 fn dir(n: usize, k: usize, d: usize) -> Result<(Module, String), GradbenchError> {
     let (module, f) = assigned_cost(n, k, d)?;
     // (points, centroids) → (cost, J)
-    let (module, grad) = crate::ad::grad(&module, &f, &[1]).map_err(ad_error)?;
+    let (module, grad) = adjit::ad::grad(&module, &f, &[1]).map_err(ad_error)?;
     // (points, centroids, ċ) → (cost, J, cosṫ, H·ċ)
-    let (mut module, both) = crate::ad::jvp(&module, &grad, &[1]).map_err(ad_error)?;
+    let (mut module, both) = adjit::ad::jvp(&module, &grad, &[1]).map_err(ad_error)?;
     let name = module.fresh_name("dir");
     let g = Graph::with_module(&name, &module);
     let p = g.param("points", Type::f64(&[n, d]));

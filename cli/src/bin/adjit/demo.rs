@@ -3,7 +3,7 @@
 //! `examples/programs/logreg.adj`, then the same gradient timed on the
 //! hand-written code, adjit's tape and the interpreter.
 //!
-//! The data come from the workload generator (`adjit::workloads::logreg`):
+//! The data come from the workload generator (`adjit_workloads::logreg`):
 //! labels drawn from a hidden linear model, so accuracy on held-out samples
 //! is the measure of the fit. Everything is deterministic but the times.
 
@@ -13,7 +13,7 @@ use crate::program;
 use adjit::ir::interp::Interpreter;
 use adjit::ir::{Tensor, Type};
 use adjit::jit::{ArgMut, ArgRef};
-use adjit::workloads::{logreg, taped};
+use adjit_workloads::{logreg, taped};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::{Duration, Instant};
 
@@ -51,7 +51,7 @@ fn accuracy(x: &[f64], y: &[f64], w: &[f64]) -> f64 {
 
 /// Runs the demo.
 pub fn run() -> Result<(), CliError> {
-    let source = include_str!("../../../examples/programs/logreg.adj");
+    let source = include_str!("../../../../examples/programs/logreg.adj");
     let p = program::from_source("examples/programs/logreg.adj", source)?;
     let f = p.function(None)?;
     let all = logreg::inputs(TRAIN + TEST, FEATURES, 7).map_err(eval_err)?;

@@ -3,8 +3,8 @@
 //! `--interpreter` they run on the reference interpreter instead; with
 //! `--dump DIR` every prepared module is also written to `DIR` as text.
 
-use adjit::gradbench::Tool;
-use adjit::gradbench::backend::{Backend, Compiled, Interpreted};
+use adjit_cli::gradbench::Tool;
+use adjit_cli::gradbench::backend::{Backend, Compiled, Interpreted};
 use std::io::{BufWriter, stdin, stdout};
 use std::process::ExitCode;
 
@@ -40,7 +40,7 @@ fn main() -> ExitCode {
     if let Some(dir) = dump {
         tool = tool.dump_to(dir);
     }
-    match adjit::gradbench::serve(tool, input, output) {
+    match adjit_cli::gradbench::serve(tool, input, output) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("adjit-gradbench: {e}");

@@ -8,9 +8,9 @@
 //! `evaluate`, and [`Runner::outputs`] hands over the last call's results
 //! afterwards.
 //!
-//! - [`Interpreted`] runs the reference interpreter, [`adjit_ir::interp`].
+//! - [`Interpreted`] runs the reference interpreter, [`adjit::ir::interp`].
 //! - [`Compiled`] specialises the entry and every function it calls to
-//!   concrete sizes and compiles it with the Cranelift JIT, [`crate::jit`],
+//!   concrete sizes and compiles it with the Cranelift JIT, [`adjit::jit`],
 //!   into a native function called with preallocated outputs and a reusable
 //!   workspace: a call allocates nothing and checks nothing but the slice
 //!   lengths. A function the JIT refuses runs on the interpreter instead,
@@ -20,8 +20,8 @@
 //! types were checked against the function's parameters when it was made.
 
 use super::GradbenchError;
-use crate::ir::{Data, Elem, Interpreter, Module, Tensor, verify_module};
-use crate::jit::{ArgMut, ArgRef, CompiledFn, Workspace};
+use adjit::ir::{Data, Elem, Interpreter, Module, Tensor, verify_module};
+use adjit::jit::{ArgMut, ArgRef, CompiledFn, Workspace};
 
 /// What an eval knows about its graph that a backend may use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -177,9 +177,9 @@ impl Backend for Compiled {
         entry: &str,
         hints: Hints,
     ) -> Result<Box<dyn Executable>, GradbenchError> {
-        let opts = crate::jit::Options {
+        let opts = adjit::jit::Options {
             library_math: hints.library_math,
-            ..crate::jit::Options::default()
+            ..adjit::jit::Options::default()
         };
         // Specialising first makes every function the entry reaches
         // monomorphic (`vmap` leaves its callees with a symbolic batch size).
@@ -187,7 +187,7 @@ impl Backend for Compiled {
             .get(entry)
             .ok_or_else(|| GradbenchError::Graph(format!("no function @{entry}")))?
             .param_types();
-        match crate::jit::compile_for_with(&module, entry, &params, &opts) {
+        match adjit::jit::compile_for_with(&module, entry, &params, &opts) {
             Ok(f) => Ok(Box::new(CompiledExe { f })),
             Err(e) => {
                 eprintln!("adjit-gradbench: @{entry}: the JIT refused ({e}); interpreting it");

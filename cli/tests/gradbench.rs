@@ -1,10 +1,10 @@
 //! The GradBench tool: the protocol on canned sessions, and every eval's
 //! primal against an independent plain-Rust implementation written here.
 
-use adjit::gradbench::backend::{Backend, Interpreted};
-use adjit::gradbench::{GradbenchError, Tool, run, run_with, serve};
-use adjit::workloads::gmm as wgmm;
-use adjit::workloads::rng::SplitMix64;
+use adjit_cli::gradbench::backend::{Backend, Interpreted};
+use adjit_cli::gradbench::{GradbenchError, Tool, run, run_with, serve};
+use adjit_workloads::gmm as wgmm;
+use adjit_workloads::rng::SplitMix64;
 use serde_json::{Value, json};
 
 /// Runs a session of messages on the default backend and returns the

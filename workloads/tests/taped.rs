@@ -1,5 +1,5 @@
-//! The tape-recorded workloads (`adjit::workloads::taped`) against the
-//! hand-derived values and gradients of `adjit::workloads`.
+//! The tape-recorded workloads (`adjit_workloads::taped`) against the
+//! hand-derived values and gradients of `adjit_workloads`.
 //!
 //! The two compute the same formulas with different operation orders, so
 //! they agree to rounding. Each tolerance is a small multiple of the rounding
@@ -15,8 +15,8 @@
 //! - values are compared relative to themselves, with sizes small enough that
 //!   the worst-case summation error n·ε stays below the tolerance.
 
-use adjit::workloads::taped::{self, SpringGrads, Workspace};
-use adjit::workloads::{WorkloadError, bs, gmm, logreg, mlp, rosen, seeds, spring};
+use adjit_workloads::taped::{self, SpringGrads, Workspace};
+use adjit_workloads::{WorkloadError, bs, gmm, logreg, mlp, rosen, seeds, spring};
 
 /// Asserts |got − want| ≤ tol·max(|want|, 10⁻³⁰⁰).
 fn assert_rel(what: &str, got: f64, want: f64, tol: f64) {

@@ -9,7 +9,7 @@
 use super::backend::Hints;
 use super::input::{finish, list, result, scalar_result, size, tensor, vector};
 use super::{GradbenchError, Job, gradient, unknown_function};
-use crate::ir::{Elem, Graph, Module, Type};
+use adjit::ir::{Elem, Graph, Module, Type};
 use serde_json::Value;
 
 /// The primal graph for `n` sample points and `m` coefficients.
@@ -20,7 +20,7 @@ pub(crate) fn primal(n: usize, m: usize) -> Result<(Module, String), GradbenchEr
     // As the reference: −1 + (i·2)/(n − 1), all in f64.
     let t = (i * 2.0) / (n as f64 - 1.0) - 1.0;
     let mut inner = t.sign();
-    let mut power = g.full(crate::ir::Scalar::from_f64(Elem::F64, 1.0), [n]);
+    let mut power = g.full(adjit::ir::Scalar::from_f64(Elem::F64, 1.0), [n]);
     for j in 0..m {
         let xj = x.slice_axis(0, j, j + 1);
         inner = inner - xj * power;

@@ -10,7 +10,7 @@
 use super::backend::Hints;
 use super::input::{list, result, size, tensor, vector};
 use super::{GradbenchError, Job, gradient, unknown_function};
-use crate::ir::{Graph, Module, Shape, Type, Var};
+use adjit::ir::{Graph, Module, Shape, Type, Var};
 use serde_json::Value;
 
 /// The right-hand side: `z₀ = x₀`, `zᵢ = xᵢ yᵢ₋₁`.

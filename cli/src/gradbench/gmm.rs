@@ -2,7 +2,7 @@
 //! gradient with respect to `alpha`, `mu`, `q` and `l` (`jacobian`).
 //!
 //! The formula and the layout of the strictly-lower factor `l` (column by
-//! column) are those of [`crate::workloads::gmm`], whose `icf` rows are
+//! column) are those of [`adjit_workloads::gmm`], whose `icf` rows are
 //! GradBench's `q` and `l` rows side by side. The graph is vectorised over
 //! components and points: `x − μ` is a `[k, n, d]` tensor, `Q(x − μ)` is
 //! `exp(q) ⊙ (x − μ)` plus a batched product with the strictly-lower
@@ -13,8 +13,8 @@
 use super::backend::Hints;
 use super::input::{field, finish, float, list, matrix, result, rows, scalar_result, size, tensor};
 use super::{GradbenchError, Job, gradient, unknown_function};
-use crate::ir::{Graph, Module, Shape, Type, Var};
-use crate::workloads::gmm::{Wishart, wishart_constant};
+use adjit::ir::{Graph, Module, Shape, Type, Var};
+use adjit_workloads::gmm::{Wishart, wishart_constant};
 use serde_json::{Value, json};
 
 /// The sizes and prior parameters a `gmm` graph is specialised to.

@@ -14,7 +14,7 @@
 use super::backend::Hints;
 use super::input::{field, finish, list, result, scalar_result, size, tensor, vector_of};
 use super::{GradbenchError, Job, gradient, unknown_function};
-use crate::ir::{Graph, Module, Type};
+use adjit::ir::{Graph, Module, Type};
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -67,7 +67,7 @@ pub(crate) fn primal(ell: usize) -> Result<(Module, String), GradbenchError> {
         level = terms.sum(&[1]);
         prev = next;
     }
-    finish(&g, &[level.reshape(crate::ir::Shape::scalar())])
+    finish(&g, &[level.reshape(adjit::ir::Shape::scalar())])
 }
 
 pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> {

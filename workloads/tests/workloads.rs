@@ -12,8 +12,8 @@
 // The naive references index arrays exactly as the formulas do.
 #![allow(clippy::needless_range_loop)]
 
-use adjit::workloads::rng::SplitMix64;
-use adjit::workloads::{WorkloadError, bs, gmm, logreg, mlp, rosen, seeds, spring};
+use adjit_workloads::rng::SplitMix64;
+use adjit_workloads::{WorkloadError, bs, gmm, logreg, mlp, rosen, seeds, spring};
 
 // ---------------------------------------------------------------- helpers
 
