@@ -15,13 +15,13 @@
 //! wall-clock time. Each file is timed `ADJIT_STAGES_REPEAT` times (3 unless
 //! set) and the median of each stage printed. The JIT's two stages are its
 //! own wall-clock split ([`adjit::jit::CompileStats`]) applied to the CPU
-//! time of the whole compilation. The optimiser is driven pass by pass here
-//! (the same pipeline as [`adjit::opt::optimize`]), so the per-pass times add
-//! up to the `optimise` column.
+//! time of the whole compilation; the optimiser's passes likewise
+//! ([`adjit::opt::PassStats::time`]), and add up to the `optimise` column less
+//! the verification of its input.
 
 use adjit::ir::text::parse_module;
 use adjit::ir::{Module, verify_module};
-use adjit::opt::{Options, Pass, run_pass};
+use adjit::opt::{Options, Pass};
 use std::time::Duration;
 
 /// The stages, in the order they run.
@@ -110,11 +110,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The time of each stage, in the order of [`STAGES`].
+type Times = [Duration; 10];
+
+/// Nodes of the primal, the raw gradient and the optimised gradient.
+type Sizes = (usize, usize, usize);
+
 /// Runs every stage once: their times, and the node counts of the primal,
 /// the raw gradient and the optimised gradient.
-fn once(
-    source: &str,
-) -> Result<([Duration; 10], (usize, usize, usize)), Box<dyn std::error::Error>> {
+fn once(source: &str) -> Result<(Times, Sizes), Box<dyn std::error::Error>> {
     let mut t = [Duration::ZERO; 10];
 
     let start = Instant::now();
@@ -149,38 +153,37 @@ fn once(
     Ok((t, (primal_nodes, raw_nodes, opt_nodes)))
 }
 
-/// The optimiser's pipeline on one function, pass by pass, with the time of
-/// each pass added to `t[3..7]` and the total to `t[7]`.
+/// The optimiser on the gradient ([`adjit::opt::optimize_with`], default
+/// options): its CPU time in `t[7]`, split over the passes in `t[3..7]` by
+/// their wall-clock shares ([`adjit::opt::PassStats::time`]; the rest is
+/// the verification of the input).
 fn optimise(
     module: &Module,
     name: &str,
     t: &mut [Duration; 10],
 ) -> Result<(Module, usize), Box<dyn std::error::Error>> {
-    let options = Options::default();
+    let wall = std::time::Instant::now();
     let start = Instant::now();
-    let mut current = module.get(name).ok_or("no gradient")?.clone();
-    for round in 1..=options.max_rounds {
-        let mut changed = false;
-        for (i, pass) in Pass::PIPELINE.into_iter().enumerate() {
-            let pass_start = Instant::now();
-            let r = run_pass(pass, module, &current, &options)?;
-            if r.changed() {
-                changed |= r.function.nodes() != current.nodes()
-                    || r.function.outputs() != current.outputs();
-                current = r.function;
-            }
-            t[3 + i] += pass_start.elapsed();
-            if std::env::var_os("ADJIT_STAGES_VERBOSE").is_some() {
-                eprintln!("round {round} {pass}: {} nodes", current.nodes().len());
-            }
-        }
-        if !changed {
-            break;
+    let out = adjit::opt::optimize_with(module, name, &Options::default())?;
+    t[7] = start.elapsed();
+    let wall = wall.elapsed().as_secs_f64().max(1e-12);
+    let stats = &out.stats.functions[0];
+    for p in &stats.passes {
+        let i = Pass::PIPELINE
+            .iter()
+            .position(|&q| q == p.pass)
+            .ok_or("pass")?;
+        t[3 + i] += t[7].mul_f64(p.time.as_secs_f64() / wall);
+        if std::env::var_os("ADJIT_STAGES_VERBOSE").is_some() {
+            eprintln!(
+                "round {} {}: {} -> {} nodes, {:.1} ms",
+                p.round,
+                p.pass,
+                p.nodes_before,
+                p.nodes_after,
+                p.time.as_secs_f64() * 1e3
+            );
         }
     }
-    t[7] = start.elapsed();
-    let nodes = current.nodes().len();
-    let mut out = module.clone();
-    out.insert_or_replace(current);
-    Ok((out, nodes))
+    Ok((out.module, stats.nodes_after))
 }

@@ -16,17 +16,59 @@
 //! operand order.
 
 use super::rewrite::Rewriter;
-use super::{OptError, Pass, Rewritten, count};
+use super::{OptError, Outcome, Pass, Rewritten, count};
 use adjit_ir::{BinaryOp, CmpOp, Function, Module, Op, Value};
 use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
-/// The hash-consing key of a node: op and operands, canonicalised.
-fn key(op: &Op, args: &[Value]) -> (Op, Vec<Value>) {
-    let sorted = |a: &[Value]| {
-        let mut v = a.to_vec();
-        v.sort();
-        v
-    };
+/// `lt`, the key of a swapped `gt`.
+static LT: Op = Op::Compare(CmpOp::Lt);
+/// `le`, the key of a swapped `ge`.
+static LE: Op = Op::Compare(CmpOp::Le);
+
+/// The operands of a key: up to three inline (every commutative or swapped
+/// op is binary), more on the heap.
+#[derive(Clone, Debug)]
+enum Args {
+    Inline([Value; 3], u8),
+    Heap(Vec<Value>),
+}
+
+impl Args {
+    fn new(a: &[Value]) -> Args {
+        match *a {
+            [] => Args::Inline([Value(0); 3], 0),
+            [x] => Args::Inline([x, Value(0), Value(0)], 1),
+            [x, y] => Args::Inline([x, y, Value(0)], 2),
+            [x, y, z] => Args::Inline([x, y, z], 3),
+            _ => Args::Heap(a.to_vec()),
+        }
+    }
+
+    fn as_slice(&self) -> &[Value] {
+        match self {
+            Args::Inline(v, n) => &v[..usize::from(*n)],
+            Args::Heap(v) => v,
+        }
+    }
+}
+
+impl PartialEq for Args {
+    fn eq(&self, other: &Args) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Args {}
+
+impl Hash for Args {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.as_slice().hash(h);
+    }
+}
+
+/// The hash-consing key of a node: op (borrowed) and operands, canonicalised.
+fn key<'a>(op: &'a Op, args: &[Value]) -> (&'a Op, Args) {
     match op {
         Op::Binary(
             BinaryOp::Add
@@ -36,27 +78,81 @@ fn key(op: &Op, args: &[Value]) -> (Op, Vec<Value>) {
             | BinaryOp::And
             | BinaryOp::Or,
         )
-        | Op::Compare(CmpOp::Eq | CmpOp::Ne) => (op.clone(), sorted(args)),
-        Op::Compare(CmpOp::Gt) => (Op::Compare(CmpOp::Lt), args.iter().rev().copied().collect()),
-        Op::Compare(CmpOp::Ge) => (Op::Compare(CmpOp::Le), args.iter().rev().copied().collect()),
-        _ => (op.clone(), args.to_vec()),
+        | Op::Compare(CmpOp::Eq | CmpOp::Ne) => {
+            let mut k = Args::new(args);
+            match &mut k {
+                Args::Inline(v, n) => v[..usize::from(*n)].sort(),
+                Args::Heap(v) => v.sort(),
+            }
+            (op, k)
+        }
+        Op::Compare(CmpOp::Gt) => (&LT, Args::new(&[args[1], args[0]])),
+        Op::Compare(CmpOp::Ge) => (&LE, Args::new(&[args[1], args[0]])),
+        _ => (op, Args::new(args)),
     }
 }
 
-/// Merges nodes that compute the same thing. Counts rule `cse` once per merged node.
-pub fn cse(module: &Module, f: &Function) -> Result<Rewritten, OptError> {
-    // A first look without rebuilding, so an unchanged function keeps its names.
-    let mut seen: HashMap<(Op, Vec<Value>), ()> = HashMap::new();
-    let any_duplicate = f
-        .nodes()
-        .iter()
-        .any(|n| seen.insert(key(&n.op, &n.args), ()).is_some());
-    if !any_duplicate {
-        return Ok(Rewritten::unchanged(f));
+/// A fast multiplicative hasher (keys are small and not adversarial: a
+/// collision costs time, never a wrong merge, since keys are compared in full).
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl FastHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
     }
 
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type Table<'a> = HashMap<(&'a Op, Args), Vec<Value>, BuildHasherDefault<FastHasher>>;
+
+/// Merges nodes that compute the same thing. Counts rule `cse` once per merged node.
+pub fn cse(module: &Module, f: &Function) -> Result<Rewritten, OptError> {
+    run(module, f).map(|o| o.into_rewritten(f))
+}
+
+/// [`cse`] without copying `f` if nothing changes (the copy starts at the
+/// first merge, so an unchanged function keeps its names).
+pub(crate) fn run(module: &Module, f: &Function) -> Result<Outcome, OptError> {
     let mut rw = Rewriter::new(Pass::Cse, module, f);
-    let mut table: HashMap<(Op, Vec<Value>), Vec<Value>> = HashMap::new();
+    let mut table: Table<'_> = HashMap::default();
+    table.reserve(f.nodes().len());
     let mut rules = BTreeMap::new();
     for node in f.nodes() {
         let args = rw.args(node);
@@ -70,10 +166,7 @@ pub fn cse(module: &Module, f: &Function) -> Result<Rewritten, OptError> {
             table.insert(k, results);
         }
     }
-    Ok(Rewritten {
-        function: rw.finish(),
-        rules,
-    })
+    Ok(Outcome::new(rw.finish()?, rules))
 }
 
 #[cfg(test)]
@@ -90,5 +183,9 @@ mod tests {
         let (lt, gt) = (Op::Compare(CmpOp::Lt), Op::Compare(CmpOp::Gt));
         assert_eq!(key(&lt, &[a, b]), key(&gt, &[b, a]));
         assert_ne!(key(&lt, &[a, b]), key(&gt, &[a, b]));
+        let concat = Op::Concat { axis: 0 };
+        let four = [a, b, a, b];
+        assert_eq!(key(&concat, &four), key(&concat, &four));
+        assert_ne!(key(&concat, &four), key(&concat, &four[..3]));
     }
 }

@@ -9,7 +9,7 @@
 //! the function's signature.
 
 use super::rewrite::Rewriter;
-use super::{OptError, Pass, Rewritten, count};
+use super::{OptError, Outcome, Pass, Rewritten, count};
 use adjit_ir::{Function, Module};
 use std::collections::{BTreeMap, HashSet};
 
@@ -33,9 +33,14 @@ pub fn live_nodes(f: &Function) -> Vec<bool> {
 
 /// Removes the dead nodes of `f`. Counts rule `dce` once per removed node.
 pub fn dce(module: &Module, f: &Function) -> Result<Rewritten, OptError> {
+    run(module, f).map(|o| o.into_rewritten(f))
+}
+
+/// [`dce`] without copying `f` if nothing changes.
+pub(crate) fn run(module: &Module, f: &Function) -> Result<Outcome, OptError> {
     let live = live_nodes(f);
     if live.iter().all(|&l| l) {
-        return Ok(Rewritten::unchanged(f));
+        return Ok(Outcome::unchanged());
     }
     let mut rw = Rewriter::new(Pass::Dce, module, f);
     let mut rules = BTreeMap::new();
@@ -47,10 +52,7 @@ pub fn dce(module: &Module, f: &Function) -> Result<Rewritten, OptError> {
             count(&mut rules, "dce");
         }
     }
-    Ok(Rewritten {
-        function: rw.finish(),
-        rules,
-    })
+    Ok(Outcome::new(rw.finish()?, rules))
 }
 
 /// The names of the functions reachable from `roots` through `call`, `scan`

@@ -30,7 +30,7 @@
 
 use super::rewrite::Rewriter;
 use super::simplify::splat_value;
-use super::{OptError, Options, Pass, Rewritten, count};
+use super::{OptError, Options, Outcome, Pass, Rewritten, count};
 use adjit_ir::interp::{Interpreter, Limits};
 use adjit_ir::typing::NoSignatures;
 use adjit_ir::{
@@ -41,6 +41,11 @@ use std::sync::Arc;
 
 /// Folds every node of `f` whose operands are constants.
 pub fn fold(module: &Module, f: &Function, options: &Options) -> Result<Rewritten, OptError> {
+    run(module, f, options).map(|o| o.into_rewritten(f))
+}
+
+/// [`fold`] without copying `f` if nothing changes.
+pub(crate) fn run(module: &Module, f: &Function, options: &Options) -> Result<Outcome, OptError> {
     let mut rw = Rewriter::new(Pass::Fold, module, f);
     let mut rules = BTreeMap::new();
     for node in f.nodes() {
@@ -57,12 +62,9 @@ pub fn fold(module: &Module, f: &Function, options: &Options) -> Result<Rewritte
         }
     }
     if rules.is_empty() {
-        return Ok(Rewritten::unchanged(f));
+        return Ok(Outcome::unchanged());
     }
-    Ok(Rewritten {
-        function: rw.finish(),
-        rules,
-    })
+    Ok(Outcome::new(rw.finish()?, rules))
 }
 
 /// A folded constant: the rule, the type and the data.

@@ -158,6 +158,8 @@ pub struct PassStats {
     pub nodes_before: usize,
     /// Nodes after the pass.
     pub nodes_after: usize,
+    /// Wall-clock time the pass took (verification in debug builds included).
+    pub time: std::time::Duration,
 }
 
 /// Why the pipeline stopped on a function.
@@ -256,15 +258,43 @@ pub struct Rewritten {
     pub rules: BTreeMap<&'static str, usize>,
 }
 
-impl Rewritten {
-    /// No rule fired: the function is returned as it was.
-    pub(crate) fn unchanged(f: &Function) -> Rewritten {
-        Rewritten {
-            function: f.clone(),
+/// A pass's result as the pipeline uses it: the new function only if the
+/// pass changed it (no copy of an unchanged function).
+pub(crate) struct Outcome {
+    /// The rewritten function, or `None` when no rule fired.
+    pub(crate) function: Option<Function>,
+    /// Rule name → times it fired.
+    pub(crate) rules: BTreeMap<&'static str, usize>,
+}
+
+impl Outcome {
+    /// No rule fired.
+    pub(crate) fn unchanged() -> Outcome {
+        Outcome {
+            function: None,
             rules: BTreeMap::new(),
         }
     }
 
+    /// The outcome of a pass that fired `rules` and built `function`: a pass
+    /// that fired no rule leaves the function as it was.
+    pub(crate) fn new(function: Option<Function>, rules: BTreeMap<&'static str, usize>) -> Outcome {
+        if rules.is_empty() {
+            return Outcome::unchanged();
+        }
+        Outcome { function, rules }
+    }
+
+    /// As a [`Rewritten`], `f` being the pass's input.
+    pub(crate) fn into_rewritten(self, f: &Function) -> Rewritten {
+        Rewritten {
+            function: self.function.unwrap_or_else(|| f.clone()),
+            rules: self.rules,
+        }
+    }
+}
+
+impl Rewritten {
     /// Whether any rule fired.
     pub fn changed(&self) -> bool {
         self.rules.values().any(|&n| n > 0)
@@ -287,11 +317,16 @@ pub fn run_pass(
     f: &Function,
     options: &Options,
 ) -> Result<Rewritten, OptError> {
+    run(pass, module, f, options).map(|o| o.into_rewritten(f))
+}
+
+/// Runs one pass, without copying `f` if nothing changes.
+fn run(pass: Pass, module: &Module, f: &Function, options: &Options) -> Result<Outcome, OptError> {
     match pass {
-        Pass::Fold => fold::fold(module, f, options),
-        Pass::Simplify => simplify::simplify(module, f, options),
-        Pass::Cse => cse::cse(module, f),
-        Pass::Dce => dce::dce(module, f),
+        Pass::Fold => fold::run(module, f, options),
+        Pass::Simplify => simplify::run(module, f, options),
+        Pass::Cse => cse::run(module, f),
+        Pass::Dce => dce::run(module, f),
     }
 }
 
@@ -316,7 +351,7 @@ pub fn optimize_with(
         return Err(OptError::UnknownFunction(func.to_string()));
     }
     let targets = dce::reachable(module, &[func]);
-    run(module, &targets, &[func], options)
+    run_functions(module, &targets, &[func], options)
 }
 
 /// Optimises every function of the module. With
@@ -329,10 +364,10 @@ pub fn optimize_module_with(module: &Module, options: &Options) -> Result<Optimi
         .map(|f| f.name().to_string())
         .collect();
     let entry: Vec<&str> = module.last().map(|f| f.name()).into_iter().collect();
-    run(module, &targets, &entry, options)
+    run_functions(module, &targets, &entry, options)
 }
 
-fn run(
+fn run_functions(
     module: &Module,
     targets: &HashSet<String>,
     roots: &[&str],
@@ -387,12 +422,13 @@ pub fn optimize_function(
         let mut changed = false;
         for pass in Pass::PIPELINE {
             let before = current.nodes().len();
-            let r = run_pass(pass, module, &current, options)?;
-            if r.changed() {
-                check(pass, module, &r.function, options)?;
-                changed |= r.function.nodes() != current.nodes()
-                    || r.function.outputs() != current.outputs();
-                current = r.function;
+            let start = std::time::Instant::now();
+            let r = run(pass, module, &current, options)?;
+            if let Some(function) = r.function {
+                check(pass, module, &function, options)?;
+                changed |=
+                    function.nodes() != current.nodes() || function.outputs() != current.outputs();
+                current = function;
             }
             for (rule, n) in r.rules {
                 *stats.rules.entry(rule).or_insert(0) += n;
@@ -402,6 +438,7 @@ pub fn optimize_function(
                 round,
                 nodes_before: before,
                 nodes_after: current.nodes().len(),
+                time: start.elapsed(),
             });
         }
         if !changed {

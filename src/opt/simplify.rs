@@ -132,7 +132,7 @@
 //!   [`Options::reassociate`].
 
 use super::rewrite::Rewriter;
-use super::{OptError, Options, Pass, Rewritten, count};
+use super::{OptError, Options, Outcome, Pass, Rewritten, count};
 use adjit_ir::typing::reduce_identity;
 use adjit_ir::{
     BinaryOp, CmpOp, ConstData, Dim, Elem, Function, Module, Op, ReduceOp, Scalar, Shape,
@@ -148,6 +148,11 @@ type Fired = Option<(&'static str, Vec<Value>)>;
 
 /// Applies the rules above once over every node of `f`.
 pub fn simplify(module: &Module, f: &Function, options: &Options) -> Result<Rewritten, OptError> {
+    run(module, f, options).map(|o| o.into_rewritten(f))
+}
+
+/// [`simplify`] without copying `f` if nothing changes.
+pub(crate) fn run(module: &Module, f: &Function, options: &Options) -> Result<Outcome, OptError> {
     let mut rw = Rewriter::new(Pass::Simplify, module, f);
     let uses = f.use_counts();
     let mut rules = BTreeMap::new();
@@ -170,12 +175,9 @@ pub fn simplify(module: &Module, f: &Function, options: &Options) -> Result<Rewr
         }
     }
     if rules.is_empty() {
-        return Ok(Rewritten::unchanged(f));
+        return Ok(Outcome::unchanged());
     }
-    Ok(Rewritten {
-        function: rw.finish(),
-        rules,
-    })
+    Ok(Outcome::new(rw.finish()?, rules))
 }
 
 /// The splat value of `v` if it is a constant with every element equal
