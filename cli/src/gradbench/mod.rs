@@ -7,9 +7,10 @@
 //! function and every size the graph depends on. The first time a key is
 //! seen, the graph is built and differentiated (`build` timing), simplified
 //! by [`adjit::opt`] (`optimize` timing; exact rewrites only, so results are
-//! unchanged) and prepared by the [`Backend`] (`compile` timing); later
-//! messages with the same key reuse the prepared function and report none
-//! of these. The function is then run at
+//! unchanged), prepared by the [`Backend`] (`compile` timing) and called
+//! once, untimed as a run, to bring the new code and its workspace into
+//! memory (`warmup` timing); later messages with the same key reuse the
+//! prepared function and report none of these. The function is then run at
 //! least `min_runs` times and until the runs took `min_seconds`, each run
 //! reported as one `evaluate` timing. Converting JSON to tensors and back is
 //! not timed.
@@ -251,6 +252,11 @@ impl<'b> Tool<'b> {
             timings.push(timing("build", built_at - start));
             timings.push(timing("optimize", optimized_at - built_at));
             timings.push(timing("compile", optimized_at_end.elapsed()));
+            // One call brings the freshly made code and workspace into
+            // memory and the caches, reported apart from the runs.
+            let warm_start = Instant::now();
+            exe.runner(&job.inputs)?.call()?;
+            timings.push(timing("warmup", warm_start.elapsed()));
             self.prepared.insert(job.key.clone(), exe);
         }
         let exe = self
