@@ -522,8 +522,7 @@ fn lstm_objective_matches_the_recurrence() {
     }
 }
 
-/// The interpreter runs the `scan` forms of the time loops, which the JIT
-/// backend writes out step by step.
+/// The interpreter backend runs the same `scan` time loops as the JIT.
 #[test]
 fn the_interpreter_backend_runs_the_time_loops() {
     let mut rng = SplitMix64::new(11);
@@ -806,4 +805,372 @@ fn ba_jacobian_has_the_reference_sparsity_and_values() {
         assert_all_close(&vals[15 * r..15 * (r + 1)], &want, 1e-6);
     }
     assert_close(&json!(vals[30]), -2.0 * w, 1e-15);
+}
+
+// ---------------------------------------------------------- nested AD evals
+
+/// GradBench's expected outputs (its `saddle` and `particle` evals compare
+/// every tool against these constants).
+const SADDLE_EXPECTED: f64 = 8.246324826140356e-06;
+const PARTICLE_EXPECTED: f64 = 0.2071918746486116;
+
+#[test]
+fn saddle_matches_gradbench_in_every_mode() {
+    for function in ["ff", "fr", "rf", "rr"] {
+        let got = as_vec(&output(
+            "saddle",
+            function,
+            runs(json!({"start": [1.0, 1.0]})),
+        ));
+        assert_eq!(got.len(), 4, "{function}");
+        for g in got {
+            assert!(
+                (g - SADDLE_EXPECTED).abs() <= 1e-12,
+                "{function}: got {g}, want {SADDLE_EXPECTED}"
+            );
+        }
+    }
+}
+
+#[test]
+fn particle_matches_gradbench_in_every_mode() {
+    for function in ["ff", "fr", "rf", "rr"] {
+        let got = output("particle", function, runs(json!({"w": 0.0})));
+        let g = got.as_f64().expect("a number");
+        assert!(
+            (g - PARTICLE_EXPECTED).abs() <= 1e-12,
+            "{function}: got {g}, want {PARTICLE_EXPECTED}"
+        );
+    }
+}
+
+#[test]
+fn nested_evals_reject_unknown_modes_and_bad_starts() {
+    for (module, function, input) in [
+        ("saddle", "fx", json!({"start": [1.0, 1.0]})),
+        ("saddle", "rrr", json!({"start": [1.0, 1.0]})),
+        ("saddle", "rr", json!({"start": [1.0]})),
+        ("particle", "r", json!({"w": 0.0})),
+        ("particle", "rr", json!({"w": "zero"})),
+    ] {
+        let r = evaluate(module, function, runs(input));
+        assert_eq!(r["success"], json!(false), "{module}/{function}: {r}");
+    }
+}
+
+// ---------------------------------------------------------------------- ht
+
+/// A random hand model in GradBench's input layout: `bones` bones (each
+/// parent before its child), `m` vertices, `n` points, triangles when
+/// `complicated`.
+fn ht_input(rng: &mut SplitMix64, m: usize, n: usize, complicated: bool, mirrored: bool) -> Value {
+    let bones = 22;
+    let mat4 = |rng: &mut SplitMix64| -> Vec<Vec<f64>> {
+        let mut rows: Vec<Vec<f64>> = (0..3).map(|_| rng.uniform_vec(4, -1.0, 1.0)).collect();
+        rows.push(vec![0.0, 0.0, 0.0, 1.0]);
+        rows
+    };
+    let parents: Vec<i64> = (0..bones)
+        .map(|i| {
+            if i == 0 {
+                -1
+            } else {
+                rng.below(i as u64) as i64
+            }
+        })
+        .collect();
+    let base_relatives: Vec<_> = (0..bones).map(|_| mat4(rng)).collect();
+    let inverse_base_absolutes: Vec<_> = (0..bones).map(|_| mat4(rng)).collect();
+    let base_positions: Vec<Vec<f64>> = (0..m)
+        .map(|_| {
+            let mut p = rng.uniform_vec(3, -1.0, 1.0);
+            p.push(1.0);
+            p
+        })
+        .collect();
+    let weights: Vec<Vec<f64>> = (0..m).map(|_| rng.uniform_vec(bones, 0.0, 0.2)).collect();
+    let triangles: Vec<Vec<u64>> = (0..2 * m)
+        .map(|_| (0..3).map(|_| rng.below(m as u64)).collect())
+        .collect();
+    let limit = if complicated { 2 * m } else { m };
+    let correspondences: Vec<u64> = (0..n).map(|_| rng.below(limit as u64)).collect();
+    let points: Vec<Vec<f64>> = (0..n).map(|_| rng.uniform_vec(3, -2.0, 2.0)).collect();
+    let us: Vec<Vec<f64>> = if complicated {
+        (0..n).map(|_| rng.uniform_vec(2, 0.0, 0.5)).collect()
+    } else {
+        vec![]
+    };
+    let theta = rng.uniform_vec(26, -0.5, 0.5);
+    json!({
+        "theta": theta, "us": us,
+        "data": {
+            "correspondences": correspondences, "points": points,
+            "model": {
+                "bone_count": bones,
+                "bone_names": (0..bones).map(|i| format!("b{i}")).collect::<Vec<_>>(),
+                "parents": parents, "base_relatives": base_relatives,
+                "inverse_base_absolutes": inverse_base_absolutes,
+                "base_positions": base_positions, "weights": weights,
+                "triangles": triangles, "is_mirrored": mirrored,
+            }
+        }
+    })
+}
+
+type M4 = [[f64; 4]; 4];
+
+#[allow(clippy::needless_range_loop)]
+fn mul4(a: &M4, b: &M4) -> M4 {
+    let mut c = [[0.0; 4]; 4];
+    for i in 0..4 {
+        for j in 0..4 {
+            c[i][j] = (0..4).map(|k| a[i][k] * b[k][j]).sum();
+        }
+    }
+    c
+}
+
+fn m4(v: &Value) -> M4 {
+    let mut m = [[0.0; 4]; 4];
+    for (i, row) in v.as_array().unwrap().iter().enumerate() {
+        for (j, x) in row.as_array().unwrap().iter().enumerate() {
+            m[i][j] = x.as_f64().unwrap();
+        }
+    }
+    m
+}
+
+/// ADBench's hand objective, written from its C++ reference: the errors,
+/// point by point, for parameters `theta` and (complicated) `us`.
+#[allow(clippy::needless_range_loop)]
+fn ht_reference(input: &Value, theta: &[f64], us: &[f64]) -> Vec<f64> {
+    let model = &input["data"]["model"];
+    let bones = model["parents"].as_array().unwrap().len();
+    // Pose parameters: (bones + 3) columns of three.
+    let mut pose = vec![[0.0f64; 3]; bones + 3];
+    pose[0] = [theta[0], theta[1], theta[2]];
+    pose[1] = [1.0; 3];
+    pose[2] = [theta[3], theta[4], theta[5]];
+    let (mut t, mut r) = (6, 5);
+    for _ in 0..5 {
+        for joint in 2..=4 {
+            pose[r][0] = theta[t];
+            t += 1;
+            if joint == 2 {
+                pose[r][1] = theta[t];
+                t += 1;
+            }
+            r += 1;
+        }
+        r += 1;
+    }
+    let euler = |xzy: [f64; 3]| -> M4 {
+        let (tx, ty, tz) = (xzy[0], xzy[2], xzy[1]);
+        let rx = [
+            [1.0, 0.0, 0.0],
+            [0.0, tx.cos(), -tx.sin()],
+            [0.0, tx.sin(), tx.cos()],
+        ];
+        let ry = [
+            [ty.cos(), 0.0, ty.sin()],
+            [0.0, 1.0, 0.0],
+            [-ty.sin(), 0.0, ty.cos()],
+        ];
+        let rz = [
+            [tz.cos(), -tz.sin(), 0.0],
+            [tz.sin(), tz.cos(), 0.0],
+            [0.0, 0.0, 1.0],
+        ];
+        let mul3 = |a: [[f64; 3]; 3], b: [[f64; 3]; 3]| {
+            let mut c = [[0.0; 3]; 3];
+            for i in 0..3 {
+                for j in 0..3 {
+                    c[i][j] = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+                }
+            }
+            c
+        };
+        let rot = mul3(mul3(rz, ry), rx);
+        let mut m = [[0.0; 4]; 4];
+        for i in 0..3 {
+            m[i][..3].copy_from_slice(&rot[i]);
+        }
+        m[3][3] = 1.0;
+        m
+    };
+    let parents: Vec<i64> = model["parents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_i64().unwrap())
+        .collect();
+    let mut absolutes: Vec<M4> = Vec::new();
+    for i in 0..bones {
+        let rel = mul4(&m4(&model["base_relatives"][i]), &euler(pose[i + 3]));
+        absolutes.push(if parents[i] < 0 {
+            rel
+        } else {
+            mul4(&absolutes[parents[i] as usize], &rel)
+        });
+    }
+    let base: Vec<Vec<f64>> = model["base_positions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(as_vec)
+        .collect();
+    let weights: Vec<Vec<f64>> = model["weights"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(as_vec)
+        .collect();
+    let mut positions = vec![[0.0f64; 3]; base.len()];
+    for (i, abs) in absolutes.iter().enumerate() {
+        let tr = mul4(abs, &m4(&model["inverse_base_absolutes"][i]));
+        for (v, p) in positions.iter_mut().enumerate() {
+            for (row, pr) in p.iter_mut().enumerate() {
+                let c: f64 = (0..4).map(|k| tr[row][k] * base[v][k]).sum();
+                *pr += c * weights[v][i];
+            }
+        }
+    }
+    if model["is_mirrored"].as_bool().unwrap() {
+        for p in &mut positions {
+            p[0] = -p[0];
+        }
+    }
+    // Global rotation (angle-axis), then translation.
+    let w = pose[0];
+    let norm = (w[0] * w[0] + w[1] * w[1] + w[2] * w[2]).sqrt();
+    let rot = if norm < 1e-4 {
+        [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]
+    } else {
+        let (x, y, z) = (w[0] / norm, w[1] / norm, w[2] / norm);
+        let (s, c) = (norm.sin(), norm.cos());
+        [
+            [
+                x * x + (1.0 - x * x) * c,
+                x * y * (1.0 - c) - z * s,
+                x * z * (1.0 - c) + y * s,
+            ],
+            [
+                x * y * (1.0 - c) + z * s,
+                y * y + (1.0 - y * y) * c,
+                y * z * (1.0 - c) - x * s,
+            ],
+            [
+                x * z * (1.0 - c) - y * s,
+                z * y * (1.0 - c) + x * s,
+                z * z + (1.0 - z * z) * c,
+            ],
+        ]
+    };
+    let placed: Vec<[f64; 3]> = positions
+        .iter()
+        .map(|p| {
+            let mut q = [0.0; 3];
+            for i in 0..3 {
+                q[i] = (0..3).map(|k| rot[i][k] * p[k]).sum::<f64>() + pose[2][i];
+            }
+            q
+        })
+        .collect();
+    let corr = input["data"]["correspondences"].as_array().unwrap();
+    let points = input["data"]["points"].as_array().unwrap();
+    let mut err = Vec::new();
+    for (i, c) in corr.iter().enumerate() {
+        let c = c.as_u64().unwrap() as usize;
+        let hand = if us.is_empty() {
+            placed[c]
+        } else {
+            let tri = as_vec(&model["triangles"][c]);
+            let (u0, u1) = (us[2 * i], us[2 * i + 1]);
+            let v = |k: usize| placed[tri[k] as usize];
+            let mut h = [0.0; 3];
+            for j in 0..3 {
+                h[j] = u0 * v(0)[j] + u1 * v(1)[j] + (1.0 - u0 - u1) * v(2)[j];
+            }
+            h
+        };
+        let p = as_vec(&points[i]);
+        for j in 0..3 {
+            err.push(p[j] - hand[j]);
+        }
+    }
+    err
+}
+
+#[test]
+fn ht_objective_matches_the_reference() {
+    let mut rng = SplitMix64::new(31);
+    for (complicated, mirrored) in [(false, false), (false, true), (true, false), (true, true)] {
+        let input = ht_input(&mut rng, 30, 12, complicated, mirrored);
+        let theta = as_vec(&input["theta"]);
+        let us: Vec<f64> = input["us"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(as_vec)
+            .collect();
+        let want = ht_reference(&input, &theta, &us);
+        let got = as_vec(&output("ht", "objective", runs(input)));
+        assert_all_close(&got, &want, 1e-12);
+    }
+}
+
+#[test]
+fn ht_jacobian_matches_finite_differences() {
+    let mut rng = SplitMix64::new(32);
+    for complicated in [false, true] {
+        let input = ht_input(&mut rng, 25, 7, complicated, complicated);
+        let theta = as_vec(&input["theta"]);
+        let us: Vec<f64> = input["us"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(as_vec)
+            .collect();
+        let got = output("ht", "jacobian", runs(input.clone()));
+        let rows: Vec<Vec<f64>> = got.as_array().unwrap().iter().map(as_vec).collect();
+        let n_err = 3 * 7;
+        assert_eq!(rows.len(), n_err);
+        let first = if complicated { 2 } else { 0 };
+        let h = 1e-6;
+        let diff = |up: Vec<f64>, down: Vec<f64>| -> Vec<f64> {
+            up.iter()
+                .zip(&down)
+                .map(|(a, b)| (a - b) / (2.0 * h))
+                .collect()
+        };
+        for j in 0..26 {
+            let (mut up, mut down) = (theta.clone(), theta.clone());
+            up[j] += h;
+            down[j] -= h;
+            let want = diff(
+                ht_reference(&input, &up, &us),
+                ht_reference(&input, &down, &us),
+            );
+            let col: Vec<f64> = rows.iter().map(|r| r[first + j]).collect();
+            assert_all_close(&col, &want, 1e-7);
+        }
+        if complicated {
+            // Column c holds each error's derivative with respect to its own
+            // point's u_c.
+            for c in 0..2 {
+                let want: Vec<f64> = (0..n_err)
+                    .map(|e| {
+                        let (mut up, mut down) = (us.clone(), us.clone());
+                        up[2 * (e / 3) + c] += h;
+                        down[2 * (e / 3) + c] -= h;
+                        (ht_reference(&input, &theta, &up)[e]
+                            - ht_reference(&input, &theta, &down)[e])
+                            / (2.0 * h)
+                    })
+                    .collect();
+                let col: Vec<f64> = rows.iter().map(|r| r[c]).collect();
+                assert_all_close(&col, &want, 1e-7);
+            }
+        }
+    }
 }

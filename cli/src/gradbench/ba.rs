@@ -268,7 +268,7 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
         "objective" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| objective(n, m, p)),
+            build: Box::new(move || objective(n, m, p)),
             inputs,
             output: Box::new(move |outs| {
                 let reproj = result(&outs, 0)?;
@@ -285,7 +285,7 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
         "jacobian" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| jacobian(n, m, p)),
+            build: Box::new(move || jacobian(n, m, p)),
             inputs,
             output: Box::new(move |outs| sparse(n, m, p, &outs)),
         }),

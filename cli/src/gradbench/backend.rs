@@ -39,10 +39,6 @@ pub trait Backend {
     /// The name reported in the `start` response's `config`.
     fn name(&self) -> &'static str;
 
-    /// Whether it runs `scan` natively; evals write their time loops out
-    /// step by step for a backend that does not.
-    fn runs_loops(&self) -> bool;
-
     /// Prepares `entry` of `module` to be run (verification, compilation).
     fn compile(
         &self,
@@ -100,10 +96,6 @@ fn interpreted(module: Module, entry: &str) -> Result<InterpretedFn, GradbenchEr
 impl Backend for Interpreted {
     fn name(&self) -> &'static str {
         "interpreter"
-    }
-
-    fn runs_loops(&self) -> bool {
-        true
     }
 
     fn compile(
@@ -165,10 +157,6 @@ struct CompiledRunner<'a> {
 impl Backend for Compiled {
     fn name(&self) -> &'static str {
         "jit"
-    }
-
-    fn runs_loops(&self) -> bool {
-        false
     }
 
     fn compile(

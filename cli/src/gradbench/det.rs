@@ -85,14 +85,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
         "primal" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| primal(ell)),
+            build: Box::new(move || primal(ell)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "gradient" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| {
+            build: Box::new(move || {
                 let (m, f) = primal(ell)?;
                 gradient(m, &f, &[0])
             }),

@@ -115,14 +115,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
         "objective" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| objective(s)),
+            build: Box::new(move || objective(s)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "jacobian" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| {
+            build: Box::new(move || {
                 let (module, f) = objective(s)?;
                 gradient(module, &f, &[0, 1, 2, 3])
             }),

@@ -3,7 +3,7 @@
 
 use super::backend::Hints;
 use super::input::{finish, float_of, scalar_result, tensor};
-use super::{GradbenchError, Job, gradient, unknown_function};
+use super::{Build, GradbenchError, Job, gradient, unknown_function};
 use adjit::ir::{Graph, Module, Type};
 use serde_json::Value;
 
@@ -16,9 +16,9 @@ pub(crate) fn square() -> Result<(Module, String), GradbenchError> {
 
 pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> {
     let x = float_of(input, "input")?;
-    let build: Box<dyn FnOnce(bool) -> _> = match function {
-        "square" => Box::new(|_| square()),
-        "double" => Box::new(|_| {
+    let build: Build = match function {
+        "square" => Box::new(square),
+        "double" => Box::new(|| {
             let (m, f) = square()?;
             gradient(m, &f, &[0])
         }),

@@ -101,14 +101,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
         "cost" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| cost(n, k, d)),
+            build: Box::new(move || cost(n, k, d)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "dir" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| dir(n, k, d)),
+            build: Box::new(move || dir(n, k, d)),
             inputs,
             output: Box::new(move |outs| Ok(rows(result(&outs, 0)?, k, d))),
         }),

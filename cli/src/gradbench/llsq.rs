@@ -42,14 +42,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
         "primal" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| primal(n, m)),
+            build: Box::new(move || primal(n, m)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "gradient" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| {
+            build: Box::new(move || {
                 let (module, f) = primal(n, m)?;
                 gradient(module, &f, &[0])
             }),

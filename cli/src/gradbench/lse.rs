@@ -25,14 +25,14 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
         "primal" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| primal(n)),
+            build: Box::new(move || primal(n)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "gradient" => Ok(Job {
             key,
             hints: Hints::default(),
-            build: Box::new(move |_| {
+            build: Box::new(move || {
                 let (m, f) = primal(n)?;
                 gradient(m, &f, &[0])
             }),

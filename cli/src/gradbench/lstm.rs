@@ -9,15 +9,11 @@
 //! weight, output weight, output bias; `state` `[2l, b]`: layer `i`'s hidden
 //! state in row `2i`, cell in row `2i + 1`; `sequence` `[c, b]`.
 //!
-//! For `objective` the time loop is a `scan` of `c − 1` steps whose body
-//! holds every layer (unrolled, `l` is small); it carries the state and the
-//! running total. adjit's AD does not differentiate through `scan` yet, so
-//! the graph that `jacobian` differentiates unrolls the time steps too.
-//! Written out, the time loop is thousands of small operations on vectors
-//! of `b` entries; its sigmoids and hyperbolic tangents call the scalar
-//! library functions ([`Hints::library_math`]), since an inline vector
-//! kernel at each of them would make the code too large to run from the
-//! instruction cache.
+//! The time loop is a `scan` of `c − 1` steps whose body holds every layer
+//! (written out, `l` is small); it carries the state and the running total.
+//! `jacobian` is adjit's reverse mode of that graph, differentiated through
+//! the loop (a `scan_adjoint` that keeps every step's state), so the graph's
+//! size depends on `l` but not on `c`.
 //!
 //! As in ADBench, the input and change gates read the layer's previous
 //! hidden state and the forget and output gates the layer's input, and the
@@ -74,15 +70,8 @@ fn step<'g>(
 }
 
 /// The module for `l` layers, `b` entries per character and `c` characters.
-/// Entry parameters: `main_params, extra_params, state, sequence`. With
-/// `unrolled` the time steps are written out one after another instead of
-/// as a `scan`.
-pub(crate) fn objective(
-    l: usize,
-    b: usize,
-    c: usize,
-    unrolled: bool,
-) -> Result<(Module, String), GradbenchError> {
+/// Entry parameters: `main_params, extra_params, state, sequence`.
+pub(crate) fn objective(l: usize, b: usize, c: usize) -> Result<(Module, String), GradbenchError> {
     if l == 0 || b == 0 || c == 0 {
         return Err(GradbenchError::Input(
             "the LSTM needs a layer, a non-empty character encoding and a character".into(),
@@ -92,50 +81,37 @@ pub(crate) fn objective(
     let mut module = Module::new();
     let steps = c - 1;
 
-    if !unrolled {
-        let body = Graph::new("lstm_step");
-        let main = body.param("main_params", Type::f64(&[2 * l, 4 * b]));
-        let extra = body.param("extra_params", Type::f64(&[3, b]));
-        let state = body.param("state", Type::f64(&[2 * l, b]));
-        let total = body.param("total", Type::f64(&[]));
-        let x = body.param("x", Type::f64(&[b]));
-        let gold = body.param("gold", Type::f64(&[b]));
-        let rows_in: Vec<_> = (0..2 * l).map(|r| row(state, r, b)).collect();
-        let (next, term) = step(main, extra, &rows_in, x, gold, l, b);
-        let rows_out: Vec<_> = next.iter().map(|v| v.reshape([1, b])).collect();
-        let f = body
-            .finish(&[body.concat(&rows_out, 0), total + term])
-            .map_err(|e| graph_err(&e))?;
-        module.add(f).map_err(|e| graph_err(&e))?;
-    }
+    let body = Graph::new("lstm_step");
+    let main = body.param("main_params", Type::f64(&[2 * l, 4 * b]));
+    let extra = body.param("extra_params", Type::f64(&[3, b]));
+    let state = body.param("state", Type::f64(&[2 * l, b]));
+    let total = body.param("total", Type::f64(&[]));
+    let x = body.param("x", Type::f64(&[b]));
+    let gold = body.param("gold", Type::f64(&[b]));
+    let rows_in: Vec<_> = (0..2 * l).map(|r| row(state, r, b)).collect();
+    let (next, term) = step(main, extra, &rows_in, x, gold, l, b);
+    let rows_out: Vec<_> = next.iter().map(|v| v.reshape([1, b])).collect();
+    let f = body
+        .finish(&[body.concat(&rows_out, 0), total + term])
+        .map_err(|e| graph_err(&e))?;
+    module.add(f).map_err(|e| graph_err(&e))?;
 
     let g = Graph::with_module("lstm", &module);
     let main = g.param("main_params", Type::f64(&[2 * l, 4 * b]));
     let extra = g.param("extra_params", Type::f64(&[3, b]));
     let state = g.param("state", Type::f64(&[2 * l, b]));
     let seq = g.param("sequence", Type::f64(&[c, b]));
-    let total = if unrolled {
-        let mut rows: Vec<_> = (0..2 * l).map(|r| row(state, r, b)).collect();
-        let mut total = g.zeros(Type::f64(&[]));
-        for t in 0..steps {
-            let (next, term) = step(main, extra, &rows, row(seq, t, b), row(seq, t + 1, b), l, b);
-            rows = next;
-            total = total + term;
-        }
-        total
-    } else {
-        g.scan(
-            "lstm_step",
-            steps,
-            &[main, extra],
-            &[state, g.zeros(Type::f64(&[]))],
-            &[
-                seq.slice_axis(0, 0usize, steps),
-                seq.slice_axis(0, 1usize, c),
-            ],
-            false,
-        )[1]
-    };
+    let total = g.scan(
+        "lstm_step",
+        steps,
+        &[main, extra],
+        &[state, g.zeros(Type::f64(&[]))],
+        &[
+            seq.slice_axis(0, 0usize, steps),
+            seq.slice_axis(0, 1usize, c),
+        ],
+        false,
+    )[1];
     let loss = -total / (steps * b) as f64;
     let f = g.finish(&[loss]).map_err(|e| graph_err(&e))?;
     module.add(f).map_err(|e| graph_err(&e))?;
@@ -159,16 +135,16 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     match function {
         "objective" => Ok(Job {
             key,
-            hints: Hints { library_math: true },
-            build: Box::new(move |loops| objective(l, b, c, !loops)),
+            hints: Hints::default(),
+            build: Box::new(move || objective(l, b, c)),
             inputs,
             output: Box::new(|outs| scalar_result(&outs, 0)),
         }),
         "jacobian" => Ok(Job {
             key,
-            hints: Hints { library_math: true },
-            build: Box::new(move |_| {
-                let (m, f) = objective(l, b, c, true)?;
+            hints: Hints::default(),
+            build: Box::new(move || {
+                let (m, f) = objective(l, b, c)?;
                 gradient(m, &f, &[0, 1])
             }),
             inputs,

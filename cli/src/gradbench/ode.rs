@@ -2,14 +2,15 @@
 //! `y₀' = x₀`, `yᵢ' = xᵢ yᵢ₋₁` from `y(0) = 0`; `primal` returns `y(2)`,
 //! `gradient` the gradient of its last element with respect to `x`.
 //!
-//! For `primal` the time loop is a `scan` over a body function holding one
+//! The time loop is a `scan` of `s` steps over a body function holding one
 //! step, with every operation in the reference's order, so the results
-//! agree to rounding. adjit's AD does not differentiate through `scan` yet,
-//! so the graph that `gradient` differentiates unrolls the `s` steps.
+//! agree to rounding; `gradient` is adjit's reverse mode of that graph,
+//! differentiated through the loop (a `scan_adjoint` that keeps every
+//! state), so its size does not depend on `s`.
 
 use super::backend::Hints;
 use super::input::{list, result, size, tensor, vector};
-use super::{GradbenchError, Job, gradient, unknown_function};
+use super::{Build, GradbenchError, Job, gradient, unknown_function};
 use adjit::ir::{Graph, Module, Shape, Type, Var};
 use serde_json::Value;
 
@@ -32,13 +33,11 @@ fn step<'g>(g: &'g Graph, x: Var<'g>, y: Var<'g>, n: usize, h: f64) -> Var<'g> {
 }
 
 /// The module for `n` unknowns and `s` steps; its entry returns `y(2)`, or
-/// only its last element if `last_only`. With `unrolled` the steps are
-/// written out one after another instead of as a `scan`.
+/// only its last element if `last_only`.
 pub(crate) fn primal(
     n: usize,
     s: usize,
     last_only: bool,
-    unrolled: bool,
 ) -> Result<(Module, String), GradbenchError> {
     if n == 0 {
         return Err(GradbenchError::Input("`x` must not be empty".into()));
@@ -46,24 +45,15 @@ pub(crate) fn primal(
     let graph_err = |e: &dyn std::fmt::Display| GradbenchError::Graph(e.to_string());
     let h = 2.0 / s as f64;
     let mut module = Module::new();
-    if !unrolled {
-        let body = Graph::new("rk4_step");
-        let x = body.param("x", Type::f64(&[n]));
-        let y = body.param("y", Type::f64(&[n]));
-        let next = step(&body, x, y, n, h);
-        let f = body.finish(&[next]).map_err(|e| graph_err(&e))?;
-        module.add(f).map_err(|e| graph_err(&e))?;
-    }
+    let body = Graph::new("rk4_step");
+    let x = body.param("x", Type::f64(&[n]));
+    let y = body.param("y", Type::f64(&[n]));
+    let next = step(&body, x, y, n, h);
+    let f = body.finish(&[next]).map_err(|e| graph_err(&e))?;
+    module.add(f).map_err(|e| graph_err(&e))?;
     let g = Graph::with_module("ode", &module);
     let x = g.param("x", Type::f64(&[n]));
-    let mut y = g.zeros(Type::f64(&[n]));
-    if unrolled {
-        for _ in 0..s {
-            y = step(&g, x, y, n, h);
-        }
-    } else {
-        y = g.scan("rk4_step", s, &[x], &[y], &[], false)[0];
-    }
+    let mut y = g.scan("rk4_step", s, &[x], &[g.zeros(Type::f64(&[n]))], &[], false)[0];
     if last_only {
         y = y.slice_axis(0, n - 1, n).reshape(Shape::scalar());
     }
@@ -78,10 +68,10 @@ pub(crate) fn job(function: &str, input: &Value) -> Result<Job, GradbenchError> 
     let n = x.len();
     let inputs = vec![tensor(&[n], x)?];
     let key = format!("ode/{function}/n={n},s={s}");
-    let build: Box<dyn FnOnce(bool) -> _> = match function {
-        "primal" => Box::new(move |loops| primal(n, s, false, !loops)),
-        "gradient" => Box::new(move |_| {
-            let (m, f) = primal(n, s, true, true)?;
+    let build: Build = match function {
+        "primal" => Box::new(move || primal(n, s, false)),
+        "gradient" => Box::new(move || {
+            let (m, f) = primal(n, s, true)?;
             gradient(m, &f, &[0])
         }),
         _ => return Err(unknown_function("ode", function)),
