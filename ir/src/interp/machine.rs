@@ -458,6 +458,13 @@ impl Interpreter<'_> {
             } => {
                 let body = self.callee(body)?;
                 let length = size(env, length)?;
+                // A scan runs at most as many steps as a tensor may have rows.
+                if length > m.limits().max_elements {
+                    return Err(Fault::TooLarge {
+                        shape: vec![length],
+                        limit: m.limits().max_elements,
+                    });
+                }
                 let counts = (*n_consts, *n_carry, node.results.len());
                 if length == 0 {
                     return empty_scan(m, func, node, env, counts, vals(ops)?);
@@ -495,6 +502,14 @@ impl Interpreter<'_> {
             } => {
                 let callees = (self.callee(body)?, self.callee(adjoint)?);
                 let length = size(env, length)?;
+                // Without a trip count the sweep runs `length` steps: as for
+                // `scan`, at most as many as a tensor may have rows.
+                if !*trips && length > m.limits().max_elements {
+                    return Err(Fault::TooLarge {
+                        shape: vec![length],
+                        limit: m.limits().max_elements,
+                    });
+                }
                 let mut vals = vals(ops)?;
                 let n = if *trips {
                     let t = vals
