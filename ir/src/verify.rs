@@ -5,8 +5,9 @@
 //! 2. Values are numbered in definition order: parameter `i` is value `i`, and
 //!    the results of each node follow, in node order. So every operand of a
 //!    node is defined before the node (SSA, definition before use).
-//! 3. Every value has a name that is a valid identifier
-//!    (`[A-Za-z0-9_.]+`) and unique in its function.
+//! 3. Every value has a name unique in its function. Any text is a name:
+//!    the printer writes names made of `[A-Za-z0-9_.]` bare and quotes the
+//!    others (`%"a b"`, `%""`), so every name round-trips.
 //! 4. Every node's stored result types equal what [`crate::typing::infer`]
 //!    computes from its operands (this covers every shape rule, literal types,
 //!    callee existence and `call`/`scan`/`while` signatures).
@@ -14,9 +15,10 @@
 //!    attributes) is bound by a parameter: it appears as a whole dimension of
 //!    some parameter's type.
 //!
-//! 6. No dimension written as a number is negative: in value types, sizes,
-//!    slice bounds, pads, `scan` lengths and `while` maxima (a symbolic one
-//!    such as `n-1` is checked when the sizes are known).
+//! 6. No dimension written as a number is negative: in value types, slice
+//!    bounds, pads, `scan` lengths and `while` maxima (a symbolic one such as
+//!    `n-1` is checked when the sizes are known; `size` is a value, not a
+//!    dimension, and may be negative).
 //!
 //! And for the module:
 //! 7. The call graph (`call`, `scan` bodies, `while` conditions and bodies) has
@@ -195,17 +197,10 @@ fn check_function(module: &Module, f: &Function, errors: &mut Vec<VerifyError>) 
         return;
     }
 
-    // 3. Names.
+    // 3. Names: any text (the printer quotes what is not bare), unique.
     let mut seen: HashMap<&str, Value> = HashMap::new();
     for v in f.values() {
         let name = f.value_name(v);
-        if !is_identifier(name) {
-            errors.push(err(
-                None,
-                vec![name.to_string()],
-                format!("`{name}` is not a valid value name"),
-            ));
-        }
         if let Some(prev) = seen.insert(name, v) {
             errors.push(err(
                 f.defining_node(v),
@@ -322,6 +317,10 @@ fn check_function(module: &Module, f: &Function, errors: &mut Vec<VerifyError>) 
             for d in f.ty(r).shape.dims() {
                 negative(d, id, format!("a dimension of %{}", name_of(r)));
             }
+        }
+        // `size` is an integer value, not a size: it may be negative.
+        if let Op::Size { .. } = node.op {
+            continue;
         }
         let what = match &node.op {
             Op::Scan { .. } => "the length of `scan`",
