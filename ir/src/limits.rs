@@ -13,7 +13,10 @@
 //! explicit policy (`all` is the default) keeps every state when its trip
 //! count times its state size fits [`Limits::max_workspace_bytes`], and
 //! otherwise binomial checkpointing with as many snapshots as fit
-//! ([`Limits::loop_policy`]).
+//! ([`Limits::loop_policy`]). The JIT decides when it compiles the loop
+//! (from a `scan`'s length or a `while`'s `max`: its workspace is fixed),
+//! the interpreter from the trip count the loop actually ran; either way
+//! the derivative is the same bit for bit.
 
 use crate::checkpoint::Checkpoint;
 use crate::function::Module;
@@ -35,7 +38,7 @@ pub struct Limits {
     pub max_call_depth: usize,
     /// The most bytes a loop's reverse sweep keeps for its states before
     /// the default policy checkpoints binomially (see
-    /// [`Limits::loop_policy`]). Default 1 GiB.
+    /// [`Limits::loop_policy`]). Default 256 MiB.
     pub max_workspace_bytes: usize,
 }
 
@@ -45,7 +48,7 @@ impl Default for Limits {
             max_elements: 1 << 31,
             max_live_bytes: 1 << 34,
             max_call_depth: 256,
-            max_workspace_bytes: 1 << 30,
+            max_workspace_bytes: 1 << 28,
         }
     }
 }

@@ -552,8 +552,14 @@ impl Interpreter<'_> {
                     ainit,
                     axs,
                 };
-                let mut a =
-                    AdjointState::new(callees, (length, n, *reverse), *checkpoint, ops, ays)?;
+                // The default policy from the budget and the actual trip
+                // count: every state when they fit, binomial otherwise.
+                let state_bytes = ops.init.iter().fold(0usize, |a, v| {
+                    let count = v.shape().iter().fold(1usize, |c, &d| c.saturating_mul(d));
+                    a.saturating_add(count.saturating_mul(v.elem().byte_size()))
+                });
+                let policy = m.limits().loop_policy(*checkpoint, n, state_bytes);
+                let mut a = AdjointState::new(callees, (length, n, *reverse), policy, ops, ays)?;
                 return Ok(match a.next_call(m)? {
                     Some((callee, args)) => {
                         Outcome::Start(Wait::Adjoint(Box::new(a)), callee, args)
