@@ -16,7 +16,7 @@ pub struct LimitArgs {
     #[arg(long, value_name = "BYTES")]
     pub max_bytes: Option<usize>,
     /// The most bytes a loop's reverse sweep keeps for its states before it
-    /// checkpoints binomially, unless the loop names a policy (default 1 GiB).
+    /// checkpoints binomially, unless the loop names a policy (default 256 MiB).
     #[arg(long, value_name = "BYTES")]
     pub max_workspace_bytes: Option<usize>,
 }
