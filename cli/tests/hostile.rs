@@ -490,3 +490,112 @@ fn bad_requests_exit_2() {
     assert_no_crash(&o);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
+
+/// A small deterministic generator (SplitMix64) for the mutation tests.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Mutated `.npy` files and `--in` values, `count` of each: every run ends
+/// in exit 0 or a one-line exit 2.
+fn fuzz_inputs(count: usize, seed: u64) -> usize {
+    let dir = scratch(&format!("fuzz{seed}"));
+    let five: Vec<u8> = (0..5).flat_map(|i| f64::to_le_bytes(i as f64)).collect();
+    let good = npy(
+        "{'descr': '<f8', 'fortran_order': False, 'shape': (5,), }",
+        &five,
+    );
+    let mut rng = Mix(seed);
+    let mut runs = 0;
+    for i in 0..count {
+        let mut bytes = good.clone();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(bytes.len());
+            match rng.below(4) {
+                0 => bytes[at] = rng.next() as u8,
+                1 => {
+                    bytes.remove(at);
+                }
+                2 => bytes.truncate(at),
+                _ => bytes.insert(at, b"(),:'[]{}0123456789-+ \xff"[rng.below(22)]),
+            }
+        }
+        let file = dir.join(format!("m{i}.npy"));
+        std::fs::write(&file, &bytes).unwrap();
+        let arg = format!("x={}", file.display());
+        let o = adjit(&[
+            "eval",
+            "examples/programs/rosen.adj",
+            "--in",
+            &arg,
+            "--backend",
+            "interp",
+        ]);
+        assert_no_crash(&o);
+        if o.status.code() != Some(0) {
+            assert_fails(&o, 2);
+        }
+        runs += 1;
+    }
+    let pieces = [
+        "1",
+        "-2.5",
+        "1e999",
+        "-1e400",
+        "nan",
+        "inf",
+        "-inf",
+        "[",
+        "]",
+        ",",
+        " ",
+        "0x1",
+        "1e",
+        "",
+        "[[",
+        "]]",
+        "true",
+        "18446744073709551616",
+    ];
+    for _ in 0..count {
+        let mut v = String::new();
+        for _ in 0..1 + rng.below(6) {
+            v.push_str(pieces[rng.below(pieces.len())]);
+        }
+        let arg = format!("x={v}");
+        let o = adjit(&["eval", "examples/programs/rosen.adj", "--in", &arg]);
+        assert_no_crash(&o);
+        if o.status.code() != Some(0) {
+            assert_fails(&o, 2);
+        }
+        runs += 1;
+    }
+    eprintln!("fuzz_inputs: {runs} runs (seed {seed})");
+    runs
+}
+
+#[test]
+fn mutated_inputs_short() {
+    assert_eq!(fuzz_inputs(30, 1), 60);
+}
+
+#[test]
+#[ignore = "long: cargo test -p adjit-cli --test hostile -- --ignored"]
+fn mutated_inputs_long() {
+    let count = std::env::var("ADJIT_FUZZ_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    fuzz_inputs(count, 2);
+}
