@@ -4,7 +4,7 @@
 //!
 //! - `spring`: the bundled program (N = 32, T = 1000): value, and value +
 //!   gradient with respect to k, v0 and x0 (`ad::grad`, then
-//!   `opt::optimize`) under store-all and the bundled binomial(32)
+//!   `opt::optimize`) under the default policy (store-all, as bundled) and binomial(32)
 //!   checkpointing; hand-written Rust (value, and the adjoint over a stored
 //!   trajectory) and the interpreter as baselines.
 //! - `scan_step`: the per-step cost of a loop whose body does almost

@@ -43,6 +43,17 @@ pub enum InstantiateError {
         /// What is wrong.
         message: String,
     },
+    /// Calls from the function nest deeper than
+    /// [`crate::Limits::max_call_depth`] (specialising recurses over calls).
+    #[error("@{func}: calls nest {depth} functions deep, deeper than the limit of {limit}")]
+    CallDepth {
+        /// The function.
+        func: String,
+        /// Its call depth.
+        depth: usize,
+        /// The limit.
+        limit: usize,
+    },
 }
 
 /// Specialises `@name` to arguments of the given concrete types. Returns the
@@ -52,6 +63,19 @@ pub fn instantiate(
     name: &str,
     args: &[Type],
 ) -> Result<(Module, String), InstantiateError> {
+    // Specialising recurses once per nested call: bound it first.
+    let limit = crate::Limits::default().max_call_depth;
+    let depth = crate::limits::call_depths(module)
+        .get(name)
+        .copied()
+        .unwrap_or(0);
+    if depth > limit {
+        return Err(InstantiateError::CallDepth {
+            func: name.to_string(),
+            depth,
+            limit,
+        });
+    }
     let mut st = State {
         source: module,
         out: Module::new(),

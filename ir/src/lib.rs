@@ -10,7 +10,8 @@
 //!   definition order (parameters, then node results in node order).
 //! - Every value's stored type is what [`typing::infer`] gives for its node.
 //! - Calls, scans and whiles refer to functions of the same module; the call
-//!   graph has no cycles.
+//!   graph has no cycles and nests no deeper than [`Limits::max_call_depth`].
+//! - Sizes, trip counts and loop maxima written as numbers are not negative.
 
 #![deny(missing_docs)]
 
@@ -22,6 +23,7 @@ pub mod function;
 pub mod graph;
 pub mod instantiate;
 pub mod interp;
+pub mod limits;
 pub mod op;
 pub mod tensor;
 #[cfg(feature = "testgen")]
@@ -37,7 +39,8 @@ pub use dim::{Dim, SizeVar};
 pub use function::{Function, Module, Node, NodeId, Value, ValueData, ValueDef};
 pub use graph::{BuildError, BuildErrors, Graph, Operand, Var};
 pub use instantiate::{InstantiateError, instantiate};
-pub use interp::{EvalError, Interpreter, Limits};
+pub use interp::{EvalError, Interpreter};
+pub use limits::Limits;
 pub use op::{BinaryOp, CmpOp, ConstData, FuncName, Op, ReduceOp, Scalar, SliceRange, UnaryOp};
 pub use tensor::{Data, Tensor, TensorError};
 pub use text::{

@@ -5,8 +5,9 @@
 //! 2. Values are numbered in definition order: parameter `i` is value `i`, and
 //!    the results of each node follow, in node order. So every operand of a
 //!    node is defined before the node (SSA, definition before use).
-//! 3. Every value has a name that is a valid identifier
-//!    (`[A-Za-z0-9_.]+`) and unique in its function.
+//! 3. Every value has a name unique in its function. Any text is a name:
+//!    the printer writes names made of `[A-Za-z0-9_.]` bare and quotes the
+//!    others (`%"a b"`, `%""`), so every name round-trips.
 //! 4. Every node's stored result types equal what [`crate::typing::infer`]
 //!    computes from its operands (this covers every shape rule, literal types,
 //!    callee existence and `call`/`scan`/`while` signatures).
@@ -14,15 +15,23 @@
 //!    attributes) is bound by a parameter: it appears as a whole dimension of
 //!    some parameter's type.
 //!
+//! 6. No dimension written as a number is negative: in value types, slice
+//!    bounds, pads, `scan` lengths and `while` maxima (a symbolic one such as
+//!    `n-1` is checked when the sizes are known; `size` is a value, not a
+//!    dimension, and may be negative).
+//!
 //! And for the module:
-//! 6. The call graph (`call`, `scan` bodies, `while` conditions and bodies) has
-//!    no cycles, so evaluation and transforms terminate.
+//! 7. The call graph (`call`, `scan` bodies, `while` conditions and bodies) has
+//!    no cycles, so evaluation and transforms terminate, and no chain of calls
+//!    is longer than [`Limits::max_call_depth`] functions, so every backend and
+//!    transform accepts the same programs.
 //!
 //! Facts that depend on concrete sizes (a symbolic slice bound within its axis)
 //! are checked when a function is evaluated or instantiated.
 
 use crate::dim::{Dim, SizeVar};
 use crate::function::{Function, Module, NodeId, Value, ValueDef};
+use crate::limits::{Limits, call_depths};
 use crate::op::Op;
 use crate::types::Type;
 use crate::typing::infer;
@@ -71,13 +80,21 @@ impl fmt::Display for VerifyErrors {
 
 impl std::error::Error for VerifyErrors {}
 
-/// Verifies every function of the module and the call graph.
+/// Verifies every function of the module and the call graph, with the
+/// default [`Limits`].
 pub fn verify_module(module: &Module) -> Result<(), VerifyErrors> {
+    verify_module_with(module, &Limits::default())
+}
+
+/// Verifies every function of the module and the call graph; the call
+/// graph may nest `limits.max_call_depth` functions deep.
+pub fn verify_module_with(module: &Module, limits: &Limits) -> Result<(), VerifyErrors> {
     let mut errors = Vec::new();
     for f in module.functions() {
         check_function(module, f, &mut errors);
     }
     check_call_graph(module, &mut errors);
+    check_call_depth(module, limits, &mut errors);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -180,17 +197,10 @@ fn check_function(module: &Module, f: &Function, errors: &mut Vec<VerifyError>) 
         return;
     }
 
-    // 3. Names.
+    // 3. Names: any text (the printer quotes what is not bare), unique.
     let mut seen: HashMap<&str, Value> = HashMap::new();
     for v in f.values() {
         let name = f.value_name(v);
-        if !is_identifier(name) {
-            errors.push(err(
-                None,
-                vec![name.to_string()],
-                format!("`{name}` is not a valid value name"),
-            ));
-        }
         if let Some(prev) = seen.insert(name, v) {
             errors.push(err(
                 f.defining_node(v),
@@ -282,6 +292,70 @@ fn check_function(module: &Module, f: &Function, errors: &mut Vec<VerifyError>) 
                 errors,
             );
         }
+    }
+
+    // 6. No negative numbers as dimensions.
+    let mut negative = |d: &Dim, node: Option<NodeId>, what: String| {
+        if let Some(k) = d.known()
+            && k < 0
+        {
+            errors.push(err(
+                node,
+                vec![],
+                format!("{what} is {k}, which is negative"),
+            ));
+        }
+    };
+    for &p in f.params() {
+        for d in f.ty(p).shape.dims() {
+            negative(d, None, format!("a dimension of %{}", name_of(p)));
+        }
+    }
+    for (n, node) in f.nodes().iter().enumerate() {
+        let id = Some(NodeId(n as u32));
+        for &r in &node.results {
+            for d in f.ty(r).shape.dims() {
+                negative(d, id, format!("a dimension of %{}", name_of(r)));
+            }
+        }
+        // `size` is an integer value, not a size: it may be negative.
+        if let Op::Size { .. } = node.op {
+            continue;
+        }
+        let what = match &node.op {
+            Op::Scan { .. } => "the length of `scan`",
+            Op::ScanAdjoint { .. } => "the length of `scan_adjoint`",
+            Op::While { .. } => "the `max` of `while`",
+            op => op.name(),
+        };
+        for d in op_dims(&node.op) {
+            negative(d, id, format!("a size in `{what}`"));
+        }
+    }
+}
+
+/// Reports the function with the longest chain of calls if it is longer than
+/// the limit (one error, not one per function of the chain).
+fn check_call_depth(module: &Module, limits: &Limits, errors: &mut Vec<VerifyError>) {
+    let depths = call_depths(module);
+    let deepest = module
+        .functions()
+        .iter()
+        .map(|f| (depths.get(f.name()).copied().unwrap_or(0), f.name()))
+        .filter(|&(d, _)| d != usize::MAX)
+        .max();
+    if let Some((depth, name)) = deepest
+        && depth > limits.max_call_depth
+    {
+        errors.push(VerifyError {
+            func: name.to_string(),
+            node: None,
+            values: vec![],
+            message: format!(
+                "calls nest {depth} functions deep from here, deeper than the limit of {}",
+                limits.max_call_depth
+            ),
+        });
     }
 }
 

@@ -291,11 +291,15 @@ fn the_language_reference_examples_are_canonical() {
         let block = &body[..end];
         let m = parse_ok(block);
         assert_well_typed(&m);
+        // What the reference shows is what `adjit check` accepts.
+        if let Err(e) = adjit_ir::verify_module(&m) {
+            panic!("{block}\n{e}");
+        }
         assert_eq!(print_module(&m), block);
         blocks += 1;
         rest = &body[end..];
     }
-    assert!(blocks >= 19, "only {blocks} examples");
+    assert!(blocks >= 21, "only {blocks} examples");
 }
 
 // ---- functions built with the Graph API ----------------------------------

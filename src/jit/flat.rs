@@ -126,9 +126,12 @@ pub(crate) fn flatten(
     Ok(flat)
 }
 
-/// Calls nest at most this deep (the verifier forbids cycles; this bounds the
-/// recursion of inlining on pathological but acyclic call chains).
-const MAX_CALL_DEPTH: usize = 200;
+/// The most functions active at once, the same limit as the interpreter's
+/// and the verifier's ([`adjit_ir::Limits::max_call_depth`]); it bounds the
+/// recursion of inlining on pathological but acyclic call chains.
+fn max_call_depth() -> usize {
+    adjit_ir::Limits::default().max_call_depth
+}
 
 fn inline(
     module: &Module,
@@ -147,11 +150,12 @@ fn inline(
                 let callee = module
                     .get(func)
                     .ok_or_else(|| CompileError::UnknownFunction(func.to_string()))?;
-                if depth >= MAX_CALL_DEPTH {
+                // `depth + 1` functions are active; the callee makes one more.
+                if depth + 2 > max_call_depth() {
                     return Err(CompileError::Unsupported {
                         func: flat.name.clone(),
                         op: "call",
-                        reason: format!("calls nest deeper than {MAX_CALL_DEPTH}"),
+                        reason: format!("calls nest deeper than {}", max_call_depth()),
                     });
                 }
                 let outs = inline(module, callee, &ins, flat, depth + 1, loop_body)?;

@@ -48,6 +48,12 @@ pub struct Options {
     /// Matrix products with at least this many multiply-adds (and both `m` and
     /// `n` above 1) call the GEMM library; smaller ones are generated inline.
     pub gemm_min_flops: usize,
+    /// The budget shared with the interpreter: a `scan` may run at most
+    /// `max_elements` steps, and a loop's reverse sweep without an explicit
+    /// checkpoint policy keeps every state when they fit
+    /// `max_workspace_bytes`, binomial checkpointing otherwise
+    /// ([`adjit_ir::Limits::loop_policy`]).
+    pub limits: adjit_ir::Limits,
 }
 
 impl Default for Options {
@@ -63,6 +69,7 @@ impl Default for Options {
             library_math: false,
             max_function_insts: 3000,
             gemm_min_flops: 16 * 16 * 16,
+            limits: adjit_ir::Limits::default(),
         }
     }
 }

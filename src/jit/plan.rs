@@ -387,8 +387,30 @@ pub(crate) fn plan(
             l.body = b.program;
             l.cond = c.map(|c| c.program);
             let callee_ws = b.workspace.max(c.map_or(0, |c| c.workspace));
+            // A scan runs at most as many steps as a tensor may have rows
+            // (the interpreter's limit too); a `while` only as many as it
+            // runs, whatever its `max`.
+            let steps = match &node.op {
+                Op::Scan { length, .. }
+                | Op::ScanAdjoint {
+                    length,
+                    trips: false,
+                    ..
+                } => length.known().and_then(|k| usize::try_from(k).ok()),
+                _ => None,
+            };
+            let limit = opts.limits.max_elements;
+            if let Some(k) = steps
+                && k > limit
+            {
+                return Err(CompileError::TooLarge {
+                    func: flat.name.clone(),
+                    what: format!("a `{}` of {k} steps (more than {limit})", node.op.name()),
+                });
+            }
             if let Op::ScanAdjoint { .. } = node.op {
-                let desc = adjoint_desc(flat, node, b, callee_ws).ok_or_else(too_large)?;
+                let desc =
+                    adjoint_desc(flat, node, b, callee_ws, &opts.limits).ok_or_else(too_large)?;
                 l.layout = LoopLayout {
                     size: desc.size,
                     ..LoopLayout::default()
@@ -809,6 +831,7 @@ fn adjoint_desc(
     node: &super::flat::FNode,
     body: &Callee,
     callee_ws: usize,
+    limits: &adjit_ir::Limits,
 ) -> Option<AdjointDesc> {
     let Op::ScanAdjoint {
         length,
@@ -839,10 +862,18 @@ fn adjoint_desc(
         .len()
         .checked_sub(nc + nk + nx + na + usize::from(*trips))?;
     let axs0 = nc + nk + nx + na;
+    // The default policy keeps every state that fits the workspace budget
+    // and checkpoints binomially otherwise: a `while` with a huge `max`
+    // reserves snapshots for what the budget holds, not for `max`.
+    let state_bytes = args[nc..nc + nk]
+        .iter()
+        .map(|&v| bytes(v).map(|b| b.div_ceil(ALIGN).saturating_mul(ALIGN)))
+        .try_fold(0usize, |a, b| a.checked_add(b?))?;
+    let policy = limits.loop_policy(*checkpoint, length, state_bytes);
     AdjointDesc::new(AdjointShape {
         length,
         reverse: *reverse,
-        policy: *checkpoint,
+        policy,
         trips: *trips,
         n_consts: nc,
         carry: args[nc..nc + nk]

@@ -458,6 +458,13 @@ impl Interpreter<'_> {
             } => {
                 let body = self.callee(body)?;
                 let length = size(env, length)?;
+                // A scan runs at most as many steps as a tensor may have rows.
+                if length > m.limits().max_elements {
+                    return Err(Fault::TooLarge {
+                        shape: vec![length],
+                        limit: m.limits().max_elements,
+                    });
+                }
                 let counts = (*n_consts, *n_carry, node.results.len());
                 if length == 0 {
                     return empty_scan(m, func, node, env, counts, vals(ops)?);
@@ -495,6 +502,14 @@ impl Interpreter<'_> {
             } => {
                 let callees = (self.callee(body)?, self.callee(adjoint)?);
                 let length = size(env, length)?;
+                // Without a trip count the sweep runs `length` steps: as for
+                // `scan`, at most as many as a tensor may have rows.
+                if !*trips && length > m.limits().max_elements {
+                    return Err(Fault::TooLarge {
+                        shape: vec![length],
+                        limit: m.limits().max_elements,
+                    });
+                }
                 let mut vals = vals(ops)?;
                 let n = if *trips {
                     let t = vals
@@ -537,8 +552,14 @@ impl Interpreter<'_> {
                     ainit,
                     axs,
                 };
-                let mut a =
-                    AdjointState::new(callees, (length, n, *reverse), *checkpoint, ops, ays)?;
+                // The default policy from the budget and the actual trip
+                // count: every state when they fit, binomial otherwise.
+                let state_bytes = ops.init.iter().fold(0usize, |a, v| {
+                    let count = v.shape().iter().fold(1usize, |c, &d| c.saturating_mul(d));
+                    a.saturating_add(count.saturating_mul(v.elem().byte_size()))
+                });
+                let policy = m.limits().loop_policy(*checkpoint, n, state_bytes);
+                let mut a = AdjointState::new(callees, (length, n, *reverse), policy, ops, ays)?;
                 return Ok(match a.next_call(m)? {
                     Some((callee, args)) => {
                         Outcome::Start(Wait::Adjoint(Box::new(a)), callee, args)

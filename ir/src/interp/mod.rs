@@ -145,28 +145,7 @@ use std::collections::HashMap;
 use buf::{Meter, Val};
 use plan::Plan;
 
-/// Bounds on what one evaluation may allocate and how deeply it may call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// The most elements one tensor may have. Default 2³¹.
-    pub max_elements: usize,
-    /// The most bytes of interpreter-made buffers alive at once (inputs are
-    /// the caller's and not counted). Default 16 GiB.
-    pub max_live_bytes: usize,
-    /// The most functions active at once (the entry function counts as
-    /// one). Default 256.
-    pub max_call_depth: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Limits {
-        Limits {
-            max_elements: 1 << 31,
-            max_live_bytes: 1 << 34,
-            max_call_depth: 256,
-        }
-    }
-}
+pub use crate::limits::Limits;
 
 /// Why evaluation failed. Errors name the function (without `@`) and, where
 /// one is to blame, the node (`None`: the function's signature or outputs).
@@ -319,6 +298,10 @@ pub struct Interpreter<'m> {
     limits: Limits,
     index: HashMap<&'m str, usize>,
     plans: Vec<Plan>,
+    /// The deepest call nesting from each function (see
+    /// [`crate::limits::call_depths`]), checked on entry so that what runs
+    /// does not depend on which calls a loop happens to make.
+    depths: Vec<usize>,
 }
 
 impl<'m> Interpreter<'m> {
@@ -330,6 +313,7 @@ impl<'m> Interpreter<'m> {
     /// An interpreter for `module` with the given limits.
     pub fn with_limits(module: &'m Module, limits: Limits) -> Interpreter<'m> {
         let functions = module.functions();
+        let depths = crate::limits::call_depths(module);
         Interpreter {
             module,
             limits,
@@ -339,6 +323,10 @@ impl<'m> Interpreter<'m> {
                 .map(|(i, f)| (f.name(), i))
                 .collect(),
             plans: functions.iter().map(plan::plan).collect(),
+            depths: functions
+                .iter()
+                .map(|f| depths.get(f.name()).copied().unwrap_or(usize::MAX))
+                .collect(),
         }
     }
 
@@ -355,10 +343,10 @@ impl<'m> Interpreter<'m> {
             .ok_or_else(|| EvalError::UnknownFunction {
                 name: func.to_string(),
             })?;
-        if self.limits.max_call_depth == 0 {
+        if self.depths[fi] > self.limits.max_call_depth {
             return Err(EvalError::CallDepth {
                 func: func.to_string(),
-                limit: 0,
+                limit: self.limits.max_call_depth,
             });
         }
         let meter = Meter::new(self.limits);

@@ -12,7 +12,7 @@ use crate::derive::{self, DeriveArgs, Kind};
 use crate::error::CliError;
 use crate::{generate, inputs, program};
 use adjit::ir::interp::Interpreter;
-use adjit::ir::{Data, Function, Module, Tensor, Type};
+use adjit::ir::{Data, Function, Limits, Module, Tensor, Type};
 use adjit::jit::{ArgMut, ArgRef, CompiledFn};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -33,6 +33,8 @@ pub struct Request<'a> {
     pub seconds: f64,
     /// Print JSON instead of text.
     pub json: bool,
+    /// The limits for generated inputs, the interpreter and the JIT.
+    pub limits: Limits,
 }
 
 /// A finite-difference row is skipped when one gradient would take longer
@@ -122,6 +124,17 @@ pub fn run(req: &Request<'_>) -> Result<(), CliError> {
     let assignments = inputs::parse_assignments(req.inputs)?;
     let sizes = inputs::parse_sizes(req.sizes)?;
     let (given, types) = inputs::given_and_types(f, &assignments, &sizes)?;
+    let names: Vec<&str> = f.params().iter().map(|&q| f.value_name(q)).collect();
+    let missing: Vec<usize> = (0..types.len()).filter(|&i| given[i].is_none()).collect();
+    generate::check(
+        &missing.iter().map(|&i| names[i]).collect::<Vec<_>>(),
+        &missing
+            .iter()
+            .map(|&i| types[i].clone())
+            .collect::<Vec<_>>(),
+        &req.limits,
+    )
+    .map_err(|e| CliError::Input(format!("cannot generate the inputs: {e}")))?;
     let generated = generate::inputs(primal.name(), &types);
     let args: Vec<Tensor> = given
         .iter()
@@ -130,8 +143,13 @@ pub fn run(req: &Request<'_>) -> Result<(), CliError> {
         .collect();
 
     let start = Instant::now();
-    let compiled = adjit::jit::compile_for(&d.module, f.name(), &types)
+    let opts = adjit::jit::Options {
+        limits: req.limits,
+        ..adjit::jit::Options::default()
+    };
+    let compiled = adjit::jit::compile_for_with(&d.module, f.name(), &types, &opts)
         .map_err(|e| CliError::Eval(format!("cannot compile @{}: {e}", f.name())))?;
+    crate::limits::check_workspace(&req.limits, f.name(), compiled.workspace_size())?;
     let compile_total = start.elapsed();
     let stats = compiled.stats().clone();
 
@@ -143,7 +161,7 @@ pub fn run(req: &Request<'_>) -> Result<(), CliError> {
         what: format!("@{} compiled", f.name()),
         result: Ok(jit),
     });
-    let interp = Interpreter::new(&d.module);
+    let interp = Interpreter::with_limits(&d.module, req.limits);
     let reference = interp
         .eval(f.name(), &args)
         .map_err(|e| CliError::Eval(e.to_string()))?;

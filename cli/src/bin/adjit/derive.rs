@@ -4,6 +4,7 @@
 use crate::error::CliError;
 use adjit::ir::{Function, Module};
 use clap::Args;
+use std::collections::HashSet;
 
 /// Which derivative program to take, and of which parameters.
 #[derive(Args, Clone, Debug, Default)]
@@ -77,15 +78,33 @@ impl Derived {
             .expect("the transform's own function")
     }
 
-    /// The function and the functions the transform generated for it (not in
-    /// `original`), in module order: what `print --grad` shows.
-    pub fn own_functions(&self, original: &Module) -> Module {
+    /// The function and every function it reaches through calls and loops
+    /// (generated or not), in module order with the function itself last:
+    /// what `print --grad` shows, a module that parses and verifies on its
+    /// own and whose last function is the derivative.
+    pub fn reachable(&self) -> Module {
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut todo = vec![self.name.as_str()];
+        seen.insert(self.name.as_str());
+        while let Some(name) = todo.pop() {
+            let Some(f) = self.module.get(name) else {
+                continue;
+            };
+            for node in f.nodes() {
+                for c in node.op.callees() {
+                    if seen.insert(c) {
+                        todo.push(c);
+                    }
+                }
+            }
+        }
         let mut out = Module::new();
         for f in self.module.functions() {
-            if f.name() == self.name || !original.contains(f.name()) {
+            if f.name() != self.name && seen.contains(f.name()) {
                 out.insert_or_replace(f.clone());
             }
         }
+        out.insert_or_replace(self.function().clone());
         out
     }
 }
@@ -114,8 +133,14 @@ pub fn derive(module: &Module, f: &Function, args: &DeriveArgs) -> Result<Derive
         Kind::Hvp => adjit::ad::hvp,
         Kind::Primal => unreachable!("handled above"),
     };
-    let (module, name) =
-        transform(module, f.name(), &wrt).map_err(|e| CliError::Program(format!("error: {e}")))?;
+    let (module, name) = transform(module, f.name(), &wrt).map_err(|e| match e {
+        // The request does not suit the function: exit 2.
+        adjit::ad::AdError::UnknownFunction(_)
+        | adjit::ad::AdError::BadParam { .. }
+        | adjit::ad::AdError::BadOutput { .. }
+        | adjit::ad::AdError::BadSize { .. } => CliError::Input(e.to_string()),
+        _ => CliError::Program(format!("error: {e}")),
+    })?;
     let (module, name) = if args.no_opt {
         (module, name)
     } else {
@@ -175,8 +200,10 @@ fn wrt_indices(f: &Function, names: &[String]) -> Result<Vec<usize>, CliError> {
         .collect()
 }
 
-/// Display labels for the outputs of a derived function: the gradient of
-/// `f` with respect to `x` is `df/dx`; other outputs keep their value names.
+/// Display labels for the outputs of a derived function: the outputs of
+/// the primal keep the primal's names (a transform or the optimiser may
+/// rename values), the gradient of `f` with respect to `x` is `df/dx`, and
+/// other outputs keep their value names.
 pub fn labels(primal: &Function, d: &Derived) -> Vec<String> {
     let f = d.function();
     let mut labels: Vec<String> = f
@@ -184,8 +211,13 @@ pub fn labels(primal: &Function, d: &Derived) -> Vec<String> {
         .iter()
         .map(|&o| f.value_name(o).to_string())
         .collect();
+    let n_primal = primal.outputs().len();
+    if matches!(d.kind, Kind::Grad | Kind::Jvp | Kind::Vjp) {
+        for (slot, &o) in labels.iter_mut().zip(primal.outputs()) {
+            *slot = primal.value_name(o).to_string();
+        }
+    }
     if d.kind == Kind::Grad {
-        let n_primal = primal.outputs().len();
         let last = primal
             .outputs()
             .last()

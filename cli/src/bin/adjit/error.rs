@@ -33,7 +33,11 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             CliError::Program(s) => f.write_str(s.trim_end()),
-            CliError::Input(s) | CliError::Output(s) | CliError::Eval(s) => write!(f, "error: {s}"),
+            // A request error is one line, whatever the message it quotes.
+            CliError::Input(s) | CliError::Output(s) | CliError::Eval(s) => {
+                let words: Vec<&str> = s.split_whitespace().collect();
+                write!(f, "error: {}", words.join(" "))
+            }
         }
     }
 }

@@ -6,17 +6,39 @@
 //! domain (positive prices and volatilities, a stable time step). Any other
 //! parameter gets values uniform in [0.5, 1.5), in the domain of `log`,
 //! `sqrt` and division alike. The same types always give the same data.
+//! Sizes are checked against the [`Limits`] before anything is generated.
 
-use adjit::ir::{Data, Elem, Tensor, Type};
+use adjit::ir::{Data, Elem, Limits, Tensor, Type};
 use adjit_workloads::rng::SplitMix64;
 use adjit_workloads::{bs, gmm, logreg, mlp, rosen, spring};
 
 /// The seed of every generated input.
 const SEED: u64 = 7;
 
+/// Checks the types of the parameters to generate (`names`) against
+/// `limits` (element counts and bytes, in total), so that a huge size is an
+/// error naming the parameter, not an allocation failure; and that the
+/// allocator can provide the bytes.
+pub fn check(names: &[&str], types: &[Type], limits: &Limits) -> Result<(), String> {
+    let mut total = 0usize;
+    for (name, ty) in names.iter().zip(types) {
+        let shape = ty
+            .shape
+            .as_known()
+            .ok_or_else(|| format!("%{name}: the shape {} is not concrete", ty.shape))?;
+        let count = limits.check_shape(&format!("%{name}"), &shape, ty.elem.byte_size())?;
+        total = total.saturating_add(count.saturating_mul(ty.elem.byte_size()));
+        limits.check_bytes("the generated inputs", total)?;
+    }
+    // A bundled workload's generator may build each array twice.
+    crate::limits::probe(total.saturating_mul(2))
+        .map_err(|()| format!("the generated inputs need {total} bytes, which cannot be allocated"))
+}
+
 /// Inputs for a function named `func` with parameters of the concrete
-/// `types`: a workload's data where `func` and the leading types match a
-/// bundled workload, otherwise uniform values.
+/// `types`, whose sizes [`check`] has accepted: a workload's data where
+/// `func` and the leading types match a bundled workload, otherwise uniform
+/// values.
 pub fn inputs(func: &str, types: &[Type]) -> Vec<Tensor> {
     let mut out = workload(func, types).unwrap_or_default();
     for (i, ty) in types.iter().enumerate().skip(out.len()) {
@@ -25,7 +47,8 @@ pub fn inputs(func: &str, types: &[Type]) -> Vec<Tensor> {
     out
 }
 
-/// Values uniform in [0.5, 1.5) (`true` for booleans, ones for integers).
+/// Values uniform in [0.5, 1.5) (`true` for booleans, ones for integers),
+/// for a type whose size [`inputs`] has checked.
 fn uniform(ty: &Type, seed: u64) -> Tensor {
     let shape = ty.shape.as_known().unwrap_or_default();
     let count: usize = shape.iter().product();

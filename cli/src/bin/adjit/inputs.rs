@@ -1,12 +1,17 @@
 //! Binding `--in NAME=VALUE` options to a function's parameters.
 //!
 //! A VALUE is a path to an `.npy` file, a number (`3`, `-1.5e-3`, `inf`,
-//! `nan`), `true`/`false`, or a comma-separated list (`1,2,3` or `[1, 2, 3]`)
-//! for a parameter whose shape is known once its sizes are bound.
+//! `-inf`, `nan` — the spellings results are printed in), `true`/`false`,
+//! a comma-separated list (`1,2,3` or `[1, 2, 3]`), or nested lists for
+//! higher ranks (`[[1, 2], [3, 4]]`, every row the same length). A flat list
+//! also fills a parameter of any rank whose shape is known once its sizes
+//! are bound. Numbers out of the element type's range (`1e999`) and empty
+//! values are errors, and sizes are checked against the [`Limits`] before
+//! anything is allocated.
 
 use crate::error::CliError;
 use crate::npy;
-use adjit::ir::{Data, Elem, Function, Tensor};
+use adjit::ir::{Data, Elem, Function, Limits, Tensor};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -34,6 +39,7 @@ pub fn bind(
     f: &Function,
     assignments: &[(String, String)],
     default: &dyn Fn(&str) -> Option<f64>,
+    limits: &Limits,
 ) -> Result<Vec<Tensor>, CliError> {
     let names: Vec<&str> = f.params().iter().map(|&p| f.value_name(p)).collect();
     for (name, _) in assignments {
@@ -57,22 +63,8 @@ pub fn bind(
         let ty = f.ty(p);
         let name = names[i];
         let tensor = match given.get(name) {
-            Some(text) if looks_like_path(text) => npy::read(Path::new(text), ty.elem)?,
-            Some(text) => {
-                let values = parse_values(name, text, ty.elem)?;
-                let shape = match concrete_shape(ty, &sizes) {
-                    Some(s) => s,
-                    None if ty.rank() == 1 => vec![values.len()],
-                    None => {
-                        return Err(CliError::Input(format!(
-                            "--in {name}: a list cannot give the shape {} — use an .npy file",
-                            ty.shape
-                        )));
-                    }
-                };
-                Tensor::new(shape.clone(), values)
-                    .map_err(|e| CliError::Input(format!("--in {name}: {e}")))?
-            }
+            Some(text) if looks_like_path(text) => npy::read(Path::new(text), ty.elem, limits)?,
+            Some(text) => value_tensor(name, text, ty, &sizes)?,
             None if default(name).is_some() => {
                 pending.push(i);
                 out.push(Tensor::from_f64(0.0));
@@ -97,7 +89,9 @@ pub fn bind(
                 ty.shape
             ))
         })?;
-        let count: usize = shape.iter().product();
+        let count = limits
+            .check_shape(&format!("--in {name}"), &shape, ty.elem.byte_size())
+            .map_err(CliError::Input)?;
         let x = default(name).unwrap_or(0.0);
         let data = match ty.elem {
             Elem::F64 => Data::F64(vec![x; count]),
@@ -182,36 +176,187 @@ fn check_and_bind(
     Ok(())
 }
 
-/// Parses a number, a boolean, or a comma-separated list of them.
-fn parse_values(name: &str, text: &str, elem: Elem) -> Result<Data, CliError> {
-    let inner = text.trim();
-    let inner = inner
-        .strip_prefix('[')
-        .and_then(|s| s.strip_suffix(']'))
-        .unwrap_or(inner);
-    let items: Vec<&str> = if inner.trim().is_empty() {
-        Vec::new()
-    } else {
-        inner.split(',').map(str::trim).collect()
+/// The tensor a command-line value gives for a parameter of type `ty`: a
+/// flat list takes the parameter's shape when its sizes are bound, nested
+/// lists their own shape.
+fn value_tensor(
+    name: &str,
+    text: &str,
+    ty: &adjit::ir::Type,
+    sizes: &HashMap<String, i64>,
+) -> Result<Tensor, CliError> {
+    let (nested, items) = parse_list(name, text)?;
+    let values = parse_values(name, &items, ty.elem)?;
+    let shape = match (concrete_shape(ty, sizes), nested) {
+        (Some(s), _) if s.iter().product::<usize>() == items.len() && s.len() == ty.rank() => s,
+        (_, Some(s)) => s,
+        (_, None) if ty.rank() == 1 => vec![items.len()],
+        (_, None) if ty.rank() == 0 && items.len() == 1 => vec![],
+        (_, None) => {
+            return Err(CliError::Input(format!(
+                "--in {name}: {} value(s) cannot give the shape {} — use nested lists or an .npy file",
+                items.len(),
+                ty.shape
+            )));
+        }
     };
+    Tensor::new(shape, values).map_err(|e| CliError::Input(format!("--in {name}: {e}")))
+}
+
+/// Nested lists can be at most this deep.
+const MAX_RANK: usize = 64;
+
+/// Splits a value into its items: a single item, a flat comma-separated list
+/// (shape `None`: the parameter decides), or bracketed, possibly nested lists
+/// with their shape (rows of equal length, numbers only at the innermost
+/// level). Iterative, with the nesting bounded.
+fn parse_list<'a>(
+    name: &str,
+    text: &'a str,
+) -> Result<(Option<Vec<usize>>, Vec<&'a str>), CliError> {
+    let bad = |why: &str| CliError::Input(format!("--in {name}: {why}"));
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(bad("no value (an empty list is `[]`)"));
+    }
+    if !text.starts_with('[') {
+        if text.contains(['[', ']']) {
+            return Err(bad("unbalanced brackets"));
+        }
+        return Ok((None, text.split(',').map(str::trim).collect()));
+    }
+    // counts[d]: items so far in the open list at depth d; shape[d]: the
+    // length every list at depth d must have (once one has closed).
+    let mut counts: Vec<usize> = Vec::new();
+    let mut shape: Vec<Option<usize>> = Vec::new();
+    let mut leaf_depth: Option<usize> = None;
+    let mut items = Vec::new();
+    let mut closed = false;
+    // Whether an item (number or list) may come next rather than `,`/`]`.
+    let mut expect_item = true;
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c.is_whitespace() {
+            rest = &rest[c.len_utf8()..];
+            continue;
+        }
+        if closed {
+            return Err(bad("text after the closing bracket"));
+        }
+        match c {
+            '[' => {
+                if !expect_item {
+                    return Err(bad("a `,` is missing"));
+                }
+                if counts.len() >= MAX_RANK {
+                    return Err(bad(&format!("lists nest deeper than {MAX_RANK}")));
+                }
+                if leaf_depth.is_some_and(|d| counts.len() >= d) {
+                    return Err(bad("rows of different depths"));
+                }
+                counts.push(0);
+                if shape.len() < counts.len() {
+                    shape.push(None);
+                }
+                rest = &rest[1..];
+            }
+            ']' => {
+                let depth = counts.len();
+                let n = counts.pop().ok_or_else(|| bad("unbalanced brackets"))?;
+                if expect_item && n > 0 {
+                    return Err(bad("an item is missing before `]`"));
+                }
+                if n == 0 && leaf_depth.is_none_or(|d| d != depth) {
+                    // An empty list is a leaf level of its own.
+                    if leaf_depth.is_some_and(|d| d != depth) {
+                        return Err(bad("rows of different depths"));
+                    }
+                    leaf_depth = Some(depth);
+                }
+                match shape[depth - 1] {
+                    Some(k) if k != n => return Err(bad("rows of different lengths")),
+                    _ => shape[depth - 1] = Some(n),
+                }
+                if let Some(parent) = counts.last_mut() {
+                    *parent += 1;
+                } else {
+                    closed = true;
+                }
+                expect_item = false;
+                rest = &rest[1..];
+            }
+            ',' => {
+                if expect_item || counts.is_empty() {
+                    return Err(bad("an item is missing before `,`"));
+                }
+                expect_item = true;
+                rest = &rest[1..];
+            }
+            _ => {
+                if !expect_item || counts.is_empty() {
+                    return Err(bad("a `,` is missing"));
+                }
+                let depth = counts.len();
+                if leaf_depth.is_some_and(|d| d != depth) {
+                    return Err(bad("rows of different depths"));
+                }
+                leaf_depth = Some(depth);
+                let end = rest.find([',', ']', '[']).unwrap_or(rest.len());
+                items.push(rest[..end].trim());
+                *counts.last_mut().expect("inside a list") += 1;
+                expect_item = false;
+                rest = &rest[end..];
+            }
+        }
+    }
+    if !closed {
+        return Err(bad("unbalanced brackets"));
+    }
+    let depth = leaf_depth.unwrap_or(1);
+    let shape: Vec<usize> = shape[..depth].iter().map(|k| k.unwrap_or(0)).collect();
+    Ok((Some(shape), items))
+}
+
+/// Parses the items of a value as elements of type `elem`.
+fn parse_values(name: &str, items: &[&str], elem: Elem) -> Result<Data, CliError> {
     let bad = |item: &str| CliError::Input(format!("--in {name}: `{item}` is not a valid {elem}"));
+    let range = |item: &str| {
+        CliError::Input(format!(
+            "--in {name}: `{item}` is out of the range of {elem}"
+        ))
+    };
+    let float = |s: &&str| -> Result<f64, CliError> {
+        let x = parse_float(s).ok_or_else(|| bad(s))?;
+        if x.is_infinite() && !s.contains("inf") {
+            return Err(range(s));
+        }
+        Ok(x)
+    };
     Ok(match elem {
-        Elem::F64 => Data::F64(
-            items
-                .iter()
-                .map(|s| parse_float(s).ok_or_else(|| bad(s)))
-                .collect::<Result<_, _>>()?,
-        ),
+        Elem::F64 => Data::F64(items.iter().map(float).collect::<Result<_, _>>()?),
         Elem::F32 => Data::F32(
             items
                 .iter()
-                .map(|s| parse_float(s).map(|x| x as f32).ok_or_else(|| bad(s)))
+                .map(|s| {
+                    let x = float(s)?;
+                    let y = x as f32;
+                    if y.is_infinite() && x.is_finite() {
+                        return Err(range(s));
+                    }
+                    Ok(y)
+                })
                 .collect::<Result<_, _>>()?,
         ),
         Elem::I64 => Data::I64(
             items
                 .iter()
-                .map(|s| s.parse::<i64>().map_err(|_| bad(s)))
+                .map(|s| {
+                    s.parse::<i64>().map_err(|e| match e.kind() {
+                        std::num::IntErrorKind::PosOverflow
+                        | std::num::IntErrorKind::NegOverflow => range(s),
+                        _ => bad(s),
+                    })
+                })
                 .collect::<Result<_, _>>()?,
         ),
         Elem::Bool => Data::Bool(
@@ -227,12 +372,15 @@ fn parse_values(name: &str, text: &str, elem: Elem) -> Result<Data, CliError> {
     })
 }
 
+/// A decimal number, or `inf`, `-inf`, `nan` (as results are printed).
 fn parse_float(s: &str) -> Option<f64> {
     match s {
         "inf" | "+inf" => Some(f64::INFINITY),
         "-inf" => Some(f64::NEG_INFINITY),
         "nan" => Some(f64::NAN),
-        _ if s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c)) && !s.is_empty() => {
+        _ if s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c))
+            && s.chars().any(|c| c.is_ascii_digit()) =>
+        {
             s.parse().ok()
         }
         _ => None,
@@ -295,12 +443,9 @@ pub fn given_and_types(
         let ty = f.ty(p);
         if let Some((_, text)) = assignments.iter().find(|(n, _)| n == name) {
             let t = if looks_like_path(text) {
-                npy::read(Path::new(text), ty.elem)?
+                npy::read(Path::new(text), ty.elem, &Limits::default())?
             } else {
-                let values = parse_values(name, text, ty.elem)?;
-                let shape = concrete_shape(ty, &sizes).unwrap_or_else(|| vec![values.len()]);
-                Tensor::new(shape, values)
-                    .map_err(|e| CliError::Input(format!("--in {name}: {e}")))?
+                value_tensor(name, text, ty, &sizes)?
             };
             check_and_bind(name, ty, &t, &mut sizes)?;
             out.push(Some(t.ty()));

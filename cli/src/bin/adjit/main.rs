@@ -7,6 +7,7 @@ mod derive;
 mod error;
 mod generate;
 mod inputs;
+mod limits;
 mod npy;
 mod program;
 mod show;
@@ -58,6 +59,8 @@ enum Command {
         backend: Backend,
         #[command(flatten)]
         derive: DeriveArgs,
+        #[command(flatten)]
+        limits: limits::LimitArgs,
     },
     /// Print the Cranelift IR and the machine code the JIT generates.
     Asm {
@@ -97,6 +100,8 @@ enum Command {
         json: bool,
         #[command(flatten)]
         derive: DeriveArgs,
+        #[command(flatten)]
+        limits: limits::LimitArgs,
     },
     /// Print the graph in Graphviz DOT.
     Dot {
@@ -143,7 +148,16 @@ fn main() {
             out,
             backend,
             derive,
-        }) => eval(&file, &select, &inputs, out.as_deref(), backend, &derive),
+            limits,
+        }) => eval(
+            &file,
+            &select,
+            &inputs,
+            out.as_deref(),
+            backend,
+            &derive,
+            &limits.limits(),
+        ),
         Some(Command::Asm {
             file,
             select,
@@ -159,6 +173,7 @@ fn main() {
             time,
             json,
             derive,
+            limits,
         }) => bench::run(&bench::Request {
             file: &file,
             func: select.func.as_deref(),
@@ -167,6 +182,7 @@ fn main() {
             derive: &derive,
             seconds: time,
             json,
+            limits: limits.limits(),
         }),
         Some(Command::Dot {
             file,
@@ -206,10 +222,7 @@ fn print(file: &Path, select: &Select, args: &DeriveArgs) -> Result<(), CliError
         return Ok(());
     }
     let d = derive::derive(&p.module, p.function(select.func.as_deref())?, args)?;
-    print!(
-        "{}",
-        adjit::ir::text::print_module(&d.own_functions(&p.module))
-    );
+    print!("{}", adjit::ir::text::print_module(&d.reachable()));
     Ok(())
 }
 
@@ -220,10 +233,7 @@ fn dot(file: &Path, select: &Select, args: &DeriveArgs) -> Result<(), CliError> 
         return Ok(());
     }
     let d = derive::derive(&p.module, p.function(select.func.as_deref())?, args)?;
-    print!(
-        "{}",
-        adjit::ir::dot::module_to_dot(&d.own_functions(&p.module))
-    );
+    print!("{}", adjit::ir::dot::module_to_dot(&d.reachable()));
     Ok(())
 }
 
@@ -234,6 +244,7 @@ fn eval(
     out: Option<&std::path::Path>,
     backend: Backend,
     args: &DeriveArgs,
+    limits: &adjit::ir::Limits,
 ) -> Result<(), CliError> {
     let p = program::load(file)?;
     let primal = p.function(select.func.as_deref())?;
@@ -247,14 +258,20 @@ fn eval(
         .map(|&q| primal.value_name(q))
         .collect();
     let default = |name: &str| (!primal_params.contains(&name)).then_some(1.0);
-    let inputs = inputs::bind(f, &assignments, &default)?;
+    let inputs = inputs::bind(f, &assignments, &default, limits)?;
     let results = match backend {
-        Backend::Interp => adjit::ir::interp::eval(&d.module, f.name(), &inputs)
+        Backend::Interp => adjit::ir::interp::Interpreter::with_limits(&d.module, *limits)
+            .eval(f.name(), &inputs)
             .map_err(|e| CliError::Eval(e.to_string()))?,
         Backend::Jit => {
             let types: Vec<adjit::ir::Type> = inputs.iter().map(adjit::ir::Tensor::ty).collect();
-            let compiled = adjit::jit::compile_for(&d.module, f.name(), &types)
+            let opts = adjit::jit::Options {
+                limits: *limits,
+                ..adjit::jit::Options::default()
+            };
+            let compiled = adjit::jit::compile_for_with(&d.module, f.name(), &types, &opts)
                 .map_err(|e| CliError::Eval(format!("cannot compile @{}: {e}", f.name())))?;
+            limits::check_workspace(limits, f.name(), compiled.workspace_size())?;
             let refs: Vec<&adjit::ir::Tensor> = inputs.iter().collect();
             compiled
                 .call(&refs)

@@ -4,8 +4,12 @@
 use adjit::ir::{Data, Tensor};
 
 /// A float in the shortest text that reads back to the same value: plain
-/// decimal when short (`5`, `-0.25`), scientific otherwise (`1e-300`).
+/// decimal when short (`5`, `-0.25`), scientific otherwise (`1e-300`), and
+/// `nan`, `inf`, `-inf` as `--in` reads them.
 pub fn float(x: f64) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
     let plain = format!("{x}");
     if plain.len() <= 18 {
         plain
@@ -15,6 +19,9 @@ pub fn float(x: f64) -> String {
 }
 
 fn float32(x: f32) -> String {
+    if x.is_nan() {
+        return "nan".into();
+    }
     let plain = format!("{x}");
     if plain.len() <= 12 {
         plain
