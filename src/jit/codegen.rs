@@ -30,15 +30,17 @@
 //! buffer, which is filled with the identity first.
 
 use super::adjoint::AdjointDesc;
+use super::classify::lowering;
 use super::error::CompileError;
 use super::flat::{Def, Flat, Vid};
 use super::fusion::{Class, Fusion};
 use super::kernel::{Addr, Ax, GemmStep, Kernel, MapId, Plan as EPlan, Root};
 use super::lower::{self, constant, lane_ty, scalar_ty};
+use super::math::MathFn;
 use super::options::{OptLevel, Options};
 use super::plan::{LoopStep, Plan, Step, Storage, identity};
 use super::runtime;
-use super::transcend::{self, KernelConsts, MathCtx, MathFn};
+use super::transcend::{self, KernelConsts, MathCtx};
 use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar};
 use cranelift_codegen::Context;
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
@@ -337,9 +339,12 @@ fn finish_function(
     if opts.keep_disasm {
         ctx.set_disasm(true);
     }
-    module.define_function(id, ctx).map_err(|e| match e {
-        cranelift_module::ModuleError::Compilation(c) => CompileError::Codegen(format!("{c:?}")),
-        other => cg(other),
+    module.define_function(id, ctx).map_err(|e| {
+        if let cranelift_module::ModuleError::Compilation(c) = e {
+            CompileError::Codegen(format!("{c:?}"))
+        } else {
+            cg(e)
+        }
     })?;
     if opts.keep_disasm
         && let Some(code) = ctx.compiled_code()
@@ -361,15 +366,6 @@ fn disassembly(code: &cranelift_codegen::CompiledCode, module: &JITModule) -> St
 #[cfg(not(feature = "disas"))]
 fn disassembly(code: &cranelift_codegen::CompiledCode, _module: &JITModule) -> String {
     code.vcode.clone().unwrap_or_default()
-}
-
-/// The transcendental function an op computes, if any.
-fn transcendental(op: &Op) -> Option<MathFn> {
-    match op {
-        Op::Unary(u) => transcend::of_unary(*u),
-        Op::Binary(b) => transcend::of_binary(*b),
-        _ => None,
-    }
 }
 
 /// A buffer base: a value's storage or an output buffer.
@@ -471,7 +467,7 @@ fn cursor<'a>(fb: &'a mut FunctionBuilder<'_>, anchor: Option<Block>) -> FuncCur
 }
 
 fn internal(msg: &str) -> CompileError {
-    CompileError::Codegen(format!("internal: {msg}"))
+    CompileError::Internal(format!("codegen: {msg}"))
 }
 
 impl<'p> Emit<'_, '_, 'p> {
@@ -602,7 +598,7 @@ impl<'p> Emit<'_, '_, 'p> {
         }
         let arg_elem = node.args.first().map(|&a| self.flat.val(a).elem);
         let Emit { fb, math, .. } = self;
-        if let Some(f) = transcendental(&node.op) {
+        if let Some(f) = lowering(&node.op).math() {
             let x = transcend::call_outlined(fb, math, f, elem, &args)?;
             self.define_scalar(v, x);
             return Ok(());
@@ -818,7 +814,26 @@ impl<'p> Emit<'_, '_, 'p> {
                 Some((length.known().unwrap_or(0).max(0) as u64, *reverse)),
             ),
             Op::While { n_consts, .. } => (*n_consts, node.results.len() - 1, None),
-            _ => return Err(internal("not a loop")),
+            Op::Const { .. }
+            | Op::Iota { .. }
+            | Op::Size { .. }
+            | Op::Unary(_)
+            | Op::Binary(_)
+            | Op::Compare(_)
+            | Op::Select
+            | Op::Broadcast { .. }
+            | Op::Reduce { .. }
+            | Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Slice { .. }
+            | Op::Concat { .. }
+            | Op::Pad { .. }
+            | Op::Gather { .. }
+            | Op::ScatterAdd { .. }
+            | Op::Matmul
+            | Op::Convert { .. }
+            | Op::Call { .. }
+            | Op::ScanAdjoint { .. } => return Err(internal("not a scan or while")),
         };
         let body = self.program_ref(l.body)?;
         let cond = l.cond.map(|c| self.program_ref(c)).transpose()?;
@@ -1284,7 +1299,7 @@ impl<'p> Emit<'_, '_, 'p> {
                 Root::Matmul {
                     result, reduced, ..
                 } => (ReduceOp::Sum, *result, *reduced),
-                _ => {
+                Root::Store { .. } | Root::Point { .. } | Root::Scatter { .. } => {
                     reds.push(None);
                     continue;
                 }
@@ -1529,7 +1544,9 @@ impl<'p> Emit<'_, '_, 'p> {
             } else {
                 let addr = match root {
                     Root::Reduce { addr, .. } | Root::Matmul { addr, .. } => addr.clone(),
-                    _ => return Err(internal("not a reduction")),
+                    Root::Store { .. } | Root::Point { .. } | Root::Scatter { .. } => {
+                        return Err(internal("not a reduction"));
+                    }
                 };
                 let ai = self.addr_id(Base::Val(result), addr);
                 let p = self.ptr(k, ai, l as i32 - 1)?;
@@ -1785,7 +1802,9 @@ impl<'p> Emit<'_, '_, 'p> {
             Root::Reduce { addr, result, .. } | Root::Matmul { addr, result, .. } => {
                 (addr.clone(), *result)
             }
-            _ => return Err(internal("not a reduction")),
+            Root::Store { .. } | Root::Point { .. } | Root::Scatter { .. } => {
+                return Err(internal("not a reduction"));
+            }
         };
         let ai = self.addr_id(Base::Val(addr.1), addr.0);
         let inner = self.inner_level();
@@ -1855,7 +1874,7 @@ impl<'p> Emit<'_, '_, 'p> {
                 let arg_elem = self.flat.val(args[0].0).elem;
                 let op = &self.flat.node_of(v).ok_or_else(|| internal("node"))?.op;
                 let Emit { fb, math, .. } = self;
-                if let Some(f) = transcendental(op) {
+                if let Some(f) = lowering(op).math() {
                     let x = transcend::emit(fb, anchor, math, f, elem, lanes, &xs)?;
                     self.ks.memo.insert((v, map), (x, lvl));
                     return Ok((x, lvl));
@@ -1869,7 +1888,25 @@ impl<'p> Emit<'_, '_, 'p> {
                     Op::Convert { elem: to } => {
                         lower::convert(&mut pos, arg_elem, *to, lanes, xs[0])
                     }
-                    _ => return Err(internal("not an elementwise op")),
+                    Op::Const { .. }
+                    | Op::Iota { .. }
+                    | Op::Size { .. }
+                    | Op::Broadcast { .. }
+                    | Op::Reduce { .. }
+                    | Op::Reshape { .. }
+                    | Op::Transpose { .. }
+                    | Op::Slice { .. }
+                    | Op::Concat { .. }
+                    | Op::Pad { .. }
+                    | Op::Gather { .. }
+                    | Op::ScatterAdd { .. }
+                    | Op::Matmul
+                    | Op::Call { .. }
+                    | Op::Scan { .. }
+                    | Op::While { .. }
+                    | Op::ScanAdjoint { .. } => {
+                        return Err(internal("not an elementwise op"));
+                    }
                 }
             }
             EPlan::View(x, m) => self.operand(k, *x, *m, false, lanes)?,

@@ -72,7 +72,14 @@
 //! states straight into the sweep's records and the sweep only reverses
 //! (same body calls on the same states: the same bits).
 
+// Every match over an enum in the backend names its variants: adding an op
+// (or a variant of the backend's own enums) makes the compiler list every
+// place that decides something about it.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod adjoint;
+mod check;
+mod classify;
 mod codegen;
 mod compiled;
 mod error;
@@ -92,7 +99,7 @@ pub use compiled::{
 pub use error::{CallError, CompileError};
 pub use options::{OptLevel, Options};
 
-use adjit_ir::{Module, Op, Type, instantiate, verify_module};
+use adjit_ir::{Module, Type, instantiate, verify_module};
 use fusion::Class;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -141,7 +148,7 @@ pub fn compile_with(
     plan_program(module, f, opts, &mut programs, &mut callees, 0)?;
     let main = programs
         .last()
-        .ok_or_else(|| CompileError::Codegen("internal: no program planned".into()))?;
+        .ok_or_else(|| CompileError::Internal("no program planned".into()))?;
     let mut stats = stats_of(&main.plan);
     stats.loop_bodies = programs.len() - 1;
     let workspace_size = main.plan.workspace_size;
@@ -244,9 +251,9 @@ fn plan_program(
                 .get(name)
                 .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))?;
             plan_program(module, g, opts, programs, callees, depth + 1)?;
-            let p = programs.last().ok_or_else(|| {
-                CompileError::Codegen("internal: a callee was not planned".into())
-            })?;
+            let p = programs
+                .last()
+                .ok_or_else(|| CompileError::Internal("a loop callee was not planned".into()))?;
             callees.insert(
                 name.to_string(),
                 plan::Callee {
@@ -273,10 +280,9 @@ fn plan_program(
                 && k.segment_count() > MAX_SEGMENTS
             {
                 for &(v, _) in k.facts.keys() {
-                    let is_split = matches!(
-                        flat.node_of(v).map(|n| &n.op),
-                        Some(Op::Pad { .. } | Op::Concat { .. })
-                    );
+                    let is_split = flat.node_of(v).is_some_and(|n| {
+                        classify::lowering(&n.op) == classify::Lowering::Piecewise
+                    });
                     if is_split && fusion.class[v as usize] == Class::Fused {
                         forced.insert(v);
                     }
@@ -287,6 +293,9 @@ fn plan_program(
             break (fusion, plan);
         }
     };
+    if cfg!(debug_assertions) || opts.verify {
+        check::check_plan(&flat, &fusion, &plan)?;
+    }
     programs.push(Program { flat, fusion, plan });
     Ok(())
 }
