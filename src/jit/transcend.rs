@@ -25,7 +25,6 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
-use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::HashMap;
 
@@ -33,7 +32,7 @@ use std::collections::HashMap;
 /// declare imported functions), the function's imported references, the
 /// host's features and the constant cache.
 pub(crate) struct MathCtx<'m> {
-    pub module: &'m mut JITModule,
+    pub module: &'m mut dyn Module,
     pub call_conv: CallConv,
     pub decls: &'m mut HashMap<(MathFn, Elem), FuncId>,
     pub refs: HashMap<(MathFn, Elem), FuncRef>,
