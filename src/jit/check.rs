@@ -113,7 +113,7 @@ pub(crate) fn check_plan(flat: &Flat, fusion: &Fusion, plan: &Plan) -> Result<()
         let Some(first) = def[v] else {
             return Err(bug(format!("workspace buffer v{v} is never written")));
         };
-        if off % ALIGN != 0 {
+        if !off.is_multiple_of(ALIGN) {
             return Err(bug(format!(
                 "workspace buffer v{v} at {off} is not aligned"
             )));
@@ -130,14 +130,15 @@ pub(crate) fn check_plan(flat: &Flat, fusion: &Fusion, plan: &Plan) -> Result<()
     let mut scratch_of: Vec<Option<usize>> = vec![None; nsteps];
     for (si, step) in plan.steps.iter().enumerate() {
         if let Step::Loop(l) = step {
-            if l.scratch % ALIGN != 0 {
+            let scratch = plan.scratch[si];
+            if !scratch.is_multiple_of(ALIGN) {
                 return Err(bug(format!("scratch of step {si} is not aligned")));
             }
             scratch_of[si] = Some(regions.len());
             regions.push(Region {
                 what: format!("scratch of step {si}"),
-                start: l.scratch,
-                end: l.scratch + l.layout.size,
+                start: scratch,
+                end: scratch + l.layout.size,
                 first: si,
                 last: si,
             });
@@ -146,8 +147,12 @@ pub(crate) fn check_plan(flat: &Flat, fusion: &Fusion, plan: &Plan) -> Result<()
     // Records written ahead for a later reverse sweep: inside its region,
     // which is then live from the writing step on.
     for (si, step) in plan.steps.iter().enumerate() {
-        let Step::Loop(l) = step else { continue };
-        let Some(r) = &l.record_into else { continue };
+        if !matches!(step, Step::Loop(_)) {
+            continue;
+        }
+        let Some(r) = &plan.record_into[si] else {
+            continue;
+        };
         let owner = (si + 1..nsteps).find(|&ai| {
             scratch_of[ai].is_some_and(|ri| {
                 let reg = &regions[ri];
@@ -182,7 +187,7 @@ pub(crate) fn check_plan(flat: &Flat, fusion: &Fusion, plan: &Plan) -> Result<()
         if fusion.class[vi] != Class::Scalar {
             return Err(bug(format!("v{v} has a scalar slot but is not a scalar")));
         }
-        if off < top || off + 8 > plan.workspace_size || off % 8 != 0 {
+        if off < top || off + 8 > plan.workspace_size || !off.is_multiple_of(8) {
             return Err(bug(format!("the slot of v{v} at {off} is misplaced")));
         }
         let first = def[vi].unwrap_or(0);

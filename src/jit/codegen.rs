@@ -38,7 +38,7 @@ use super::kernel::{Addr, Ax, GemmStep, Kernel, MapId, Plan as EPlan, Root};
 use super::lower::{self, constant, lane_ty, scalar_ty};
 use super::math::MathFn;
 use super::options::{OptLevel, Options};
-use super::plan::{ALIGN, LoopStep, Plan, Step, Storage, identity};
+use super::plan::{ALIGN, LoopKind, LoopStep, Plan, Step, Storage, identity};
 use super::runtime;
 use super::transcend::{self, KernelConsts, MathCtx};
 use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar};
@@ -274,7 +274,7 @@ impl<M: Module> Gen<M> {
                     ks: KState::default(),
                 };
                 for si in range.clone() {
-                    em.step(&plan.steps[si])?;
+                    em.step(si, &plan.steps[si])?;
                 }
                 em.fb.ins().return_(&[]);
                 em.fb.seal_all_blocks();
@@ -527,12 +527,12 @@ fn internal(msg: &str) -> CompileError {
 }
 
 impl<'p> Emit<'_, '_, 'p> {
-    fn step(&mut self, step: &'p Step) -> R<()> {
+    fn step(&mut self, si: usize, step: &'p Step) -> R<()> {
         match step {
             Step::Scalar(ni) => self.scalar_step(*ni),
             Step::Kernel(k) => self.kernel(k),
             Step::Gemm(g) => self.gemm(g),
-            Step::Loop(l) => self.loop_step(l),
+            Step::Loop(l) => self.loop_step(si, l),
             Step::OutputScalar { value, output } => {
                 let x = self.scalar(*value, None)?;
                 let elem = self.flat.val(*value).elem;
@@ -821,15 +821,19 @@ impl<'p> Emit<'_, '_, 'p> {
     /// A `scan_adjoint`: fills the node's pointer table and calls the
     /// runtime driver, which runs the checkpoint schedule (see
     /// [`super::adjoint`]).
-    fn adjoint_step(&mut self, l: &'p LoopStep, desc: &'p AdjointDesc) -> R<()> {
+    fn adjoint_step(
+        &mut self,
+        si: usize,
+        l: &'p LoopStep,
+        adjoint: usize,
+        desc: &'p AdjointDesc,
+    ) -> R<()> {
         let node = &self.flat.nodes[l.node];
-        let adjoint = l
-            .cond
-            .ok_or_else(|| internal("a scan_adjoint without an adjoint"))?;
         let body = self.program_ref(l.body)?;
         let adjoint = self.program_ref(adjoint)?;
-        let ptrs = self.ws_ptr(l.scratch + desc.ptrs);
-        let scratch = self.ws_ptr(l.scratch);
+        let scratch = self.plan.scratch[si];
+        let ptrs = self.ws_ptr(scratch + desc.ptrs);
+        let scratch = self.ws_ptr(scratch);
         for (i, &a) in node.args.iter().enumerate() {
             let p = self.value_ptr(a)?;
             self.fb.ins().store(trusted(), p, ptrs, (i * 8) as i32);
@@ -871,10 +875,12 @@ impl<'p> Emit<'_, '_, 'p> {
     /// static and the parity is chosen so that the last step writes the
     /// result's own storage; a `while` copies the final state there if it
     /// ended in the spare buffer.
-    fn loop_step(&mut self, l: &'p LoopStep) -> R<()> {
-        if let Some(desc) = &l.adjoint {
-            return self.adjoint_step(l, desc);
-        }
+    fn loop_step(&mut self, si: usize, l: &'p LoopStep) -> R<()> {
+        let cond = match &l.kind {
+            LoopKind::Sweep { adjoint, desc } => return self.adjoint_step(si, l, *adjoint, desc),
+            LoopKind::While { cond } => Some(*cond),
+            LoopKind::Scan => None,
+        };
         let node = &self.flat.nodes[l.node];
         let lay = &l.layout;
         let (n_consts, n_carry, scan) = match &node.op {
@@ -912,8 +918,8 @@ impl<'p> Emit<'_, '_, 'p> {
             | Op::ScanAdjoint { .. } => return Err(internal("not a scan or while")),
         };
         let body = self.program_ref(l.body)?;
-        let cond = l.cond.map(|c| self.program_ref(c)).transpose()?;
-        let scratch = l.scratch;
+        let cond = cond.map(|c| self.program_ref(c)).transpose()?;
+        let scratch = self.plan.scratch[si];
         let in_tab = self.ws_ptr(scratch + lay.in_table);
         let out_tab = self.ws_ptr(scratch + lay.out_table);
         let cws = self.ws_ptr(scratch + lay.callee_ws);
@@ -946,7 +952,15 @@ impl<'p> Emit<'_, '_, 'p> {
             .map(|c| lay.carry_bufs[c][0].is_none())
             .collect();
         let Some((length, reverse)) = scan else {
-            return self.while_loop(l, node, cond, body, (in_tab, out_tab, cws), &inits, &bufs);
+            return self.while_loop(
+                (l, scratch),
+                node,
+                cond,
+                body,
+                (in_tab, out_tab, cws),
+                &inits,
+                &bufs,
+            );
         };
         if length == 0 {
             for c in 0..n_carry {
@@ -977,7 +991,9 @@ impl<'p> Emit<'_, '_, 'p> {
         let vars = self.carry_vars(&inits, &bufs, parity);
         // States kept for a later reverse sweep: state `s + 1` goes to
         // record `s`, the last one to the result.
-        let records = l.record_into.as_ref().map(|r| (self.ws_ptr(r.base), r));
+        let records = self.plan.record_into[si]
+            .as_ref()
+            .map(|r| (self.ws_ptr(r.base), r));
         self.counted_loop(0, length as i64, |em, s| {
             let t = if reverse {
                 let m = em.fb.ins().ineg(s);
@@ -1076,7 +1092,7 @@ impl<'p> Emit<'_, '_, 'p> {
     #[allow(clippy::too_many_arguments)]
     fn while_loop(
         &mut self,
-        l: &'p LoopStep,
+        (l, scratch): (&'p LoopStep, usize),
         node: &'p super::flat::FNode,
         cond: Option<FuncRef>,
         body: FuncRef,
@@ -1097,8 +1113,8 @@ impl<'p> Emit<'_, '_, 'p> {
         let n_state = inits.len();
         let lay = &l.layout;
         let flags = trusted();
-        let cond_tab = self.ws_ptr(l.scratch + lay.cond_table);
-        let cond_out = self.ws_ptr(l.scratch + lay.cond_out);
+        let cond_tab = self.ws_ptr(scratch + lay.cond_table);
+        let cond_out = self.ws_ptr(scratch + lay.cond_out);
         self.fb.ins().store(flags, cond_out, cond_tab, 0);
         let vars = self.carry_vars(inits, bufs, 0);
         let trips = self.fb.declare_var(types::I64);

@@ -1,13 +1,24 @@
 //! The Cranelift backend: monomorphic IR functions to native code.
 //!
 //! ```text
-//! Module ──verify──► flat ──► fusion ──► steps ──► plan ──► codegen ──► CompiledFn
-//!                   (inline   (classify  (kernels, (analysis, (Cranelift
-//!                    calls)    values)    GEMMs,    workspace,  functions)
-//!                                         scalars)  chunks)
+//! Module ──verify──► flatten ──► fusion ──► loop nests ──► storage, liveness,
+//!                    (flat)      (fusion,   (plan::        layout, split
+//!                                classify)  build_steps,   (plan::plan)
+//!                                           kernel)            │
+//!                                                          check (debug)
+//!                                                              │
+//!            CompiledFn ◄── JITModule ◄── emit (codegen) ◄─────┘
+//!            ObjectCode ◄── ObjectModule ◄──┘
 //! ```
 //!
+//! [`compile_with`] runs these phases for the function and, callees first,
+//! every loop body and condition it reaches; each produces a side table the
+//! later ones read (ARCHITECTURE.md lists them).
+//!
 //! - [`flat`]: the function with every `call` inlined, every shape concrete.
+//! - [`classify`]: what every op is for the backend (elementwise, math
+//!   function, view, piecewise, reduction, contraction, scatter, loop, …)
+//!   and its cost: the one exhaustive match the other phases ask.
 //! - [`fusion`]: each value is a register (rank 0), a buffer (materialised)
 //!   or fused (recomputed inside its consumers' loops), by a documented cost
 //!   model.
@@ -17,10 +28,13 @@
 //!   slices, pads and concats cost no memory traffic. The kernel's analysis
 //!   picks the loop order (contiguous innermost), collapses loops, splits
 //!   loops at pad/concat boundaries, and chooses vector width and unrolling.
-//! - [`plan`]: the step list, buffer storage, a liveness-based workspace
-//!   layout (64-byte aligned slots shared between values not live at the same
-//!   time) and the split into Cranelift functions of bounded size.
-//! - [`codegen`]: CLIF generation: rotated loops with static trip counts,
+//! - [`plan`]: the step list (formed before planning), buffer storage, a
+//!   liveness-based workspace layout (64-byte aligned slots shared between
+//!   values not live at the same time) and the split into Cranelift
+//!   functions of bounded size; [`check`] verifies the result.
+//! - [`codegen`]: CLIF generation into any `cranelift_module::Module` (the
+//!   JIT's, or an object file's: every address is a symbol): rotated loops
+//!   with static trip counts,
 //!   unrolled vector bodies, scalar tails, values hoisted to the loop level
 //!   they depend on, register accumulators for reductions; [`lower`] holds the
 //!   lowering of every elementwise op and [`transcend`] the one switch for
@@ -142,7 +156,7 @@ pub fn compile_with(
         .ok_or_else(|| CompileError::UnknownFunction(func.to_string()))?;
     verify_module(module).map_err(CompileError::Verify)?;
 
-    let mut programs = plan_programs(module, f, opts)?;
+    let programs = plan_programs(module, f, opts)?;
     let main = programs
         .last()
         .ok_or_else(|| CompileError::Internal("no program planned".into()))?;
@@ -162,12 +176,12 @@ pub fn compile_with(
     // The code holds the addresses of the loop drivers' descriptors: the
     // compiled function keeps them (a `Box` does not move its contents).
     let mut descriptors = Vec::new();
-    for p in &mut programs {
-        for s in &mut p.plan.steps {
+    for p in programs {
+        for s in p.plan.steps {
             if let plan::Step::Loop(l) = s
-                && let Some(d) = l.adjoint.take()
+                && let plan::LoopKind::Sweep { desc, .. } = l.kind
             {
-                descriptors.push(d);
+                descriptors.push(desc);
             }
         }
     }
@@ -330,7 +344,9 @@ fn plan_program(
     callees: &mut HashMap<String, plan::Callee>,
     depth: usize,
 ) -> Result<(), CompileError> {
+    // Flatten: calls inlined, shapes concrete.
     let flat = flat::flatten(module, f, depth > 0)?;
+    // Loop callees first: a loop step needs their programs and workspaces.
     for node in &flat.nodes {
         let Some((body, cond)) = plan::loop_callees(&node.op) else {
             continue;
@@ -368,13 +384,16 @@ fn plan_program(
             );
         }
     }
+    // Fusion (asking `classify` about every op), then the loop nests formed
+    // and scheduled. A kernel split into too many segments has the pads and
+    // concats causing it materialised, and fusion runs again (a known debt:
+    // fusion should decide this up front).
     let mut forced = HashSet::new();
-    let (fusion, plan) = loop {
+    let (fusion, steps) = loop {
         let fusion = fusion::classify(&flat, opts, &forced);
-        let steps = plan::build_steps(&flat, &fusion, opts)?;
-        let plan = plan::plan(&flat, &fusion, steps, opts, callees)?;
+        let steps = plan::build_steps(&flat, &fusion, opts, callees)?;
         let before = forced.len();
-        for s in &plan.steps {
+        for s in &steps {
             if let plan::Step::Kernel(k) = s
                 && k.segment_count() > MAX_SEGMENTS
             {
@@ -389,9 +408,12 @@ fn plan_program(
             }
         }
         if forced.len() == before {
-            break (fusion, plan);
+            break (fusion, steps);
         }
     };
+    // Storage, liveness, workspace layout and the split into functions.
+    let plan = plan::plan(&flat, &fusion, steps, opts)?;
+    // The plan's invariants, checked as Cranelift's verifier checks CLIF.
     if cfg!(debug_assertions) || opts.verify {
         check::check_plan(&flat, &fusion, &plan)?;
     }
@@ -412,7 +434,7 @@ fn stats_of(plan: &plan::Plan) -> CompileStats {
             plan::Step::OutputScalar { .. } => {}
             plan::Step::Loop(l) => {
                 stats.loops += 1;
-                stats.shared_sweeps += usize::from(l.record_into.is_some());
+                stats.shared_sweeps += usize::from(l.records_for.is_some());
             }
             plan::Step::Kernel(k) => stats.kernels.push(KernelStats {
                 space: k.space.clone(),

@@ -2,9 +2,14 @@
 //! the workspace layout, and the split into Cranelift functions.
 //!
 //! ## Steps
-//! One [`Step`] per materialised value (a kernel, a GEMM call) or rank-0 op
-//! (a register computation), in definition order; then the stores of scalar
-//! outputs and the copies into output buffers that are not produced in place.
+//! [`build_steps`] forms the steps, before any planning: one [`Step`] per
+//! materialised value (a kernel, a GEMM call) or rank-0 op (a register
+//! computation), in definition order; then the stores of scalar outputs and
+//! the copies into output buffers that are not produced in place
+//! ([`outputs_in_place`]). Every kernel is scheduled ([`Kernel::analyse`])
+//! and every loop step complete (callees, [`LoopKind`], scratch layout)
+//! when it is returned; [`plan`] then only reads steps, and writes its own
+//! tables ([`Plan`]).
 //!
 //! ## Buffer planning
 //! Inputs and outputs live in the caller's buffers; dense constants in the
@@ -135,18 +140,29 @@ pub(crate) struct LoopStep {
     pub node: usize,
     /// The body's program.
     pub body: usize,
-    /// The condition's program (`while`) or the adjoint's (`scan_adjoint`).
-    pub cond: Option<usize>,
-    /// Byte offset of the scratch region in the workspace.
-    pub scratch: usize,
-    /// The layout of the scratch region (offsets relative to it).
+    /// What kind of loop, with its other callee.
+    pub kind: LoopKind,
+    /// The layout of the scratch region (offsets relative to it; for a
+    /// reverse sweep only `size`, the descriptor lays it out).
     pub layout: LoopLayout,
-    /// A `scan_adjoint`'s descriptor (its scratch layout is the
-    /// descriptor's; `layout` then only gives the size).
-    pub adjoint: Option<Box<AdjointDesc>>,
-    /// A `scan` whose states a later store-all `scan_adjoint` reverses:
-    /// where it writes them.
-    pub record_into: Option<RecordInto>,
+    /// A `scan` whose states the later store-all reverse sweep at this step
+    /// index reverses: it writes them into that sweep's records (see
+    /// [`Plan::record_into`]).
+    pub records_for: Option<usize>,
+}
+
+/// What a loop step runs besides its body.
+pub(crate) enum LoopKind {
+    /// `scan`: a native loop of static trip count.
+    Scan,
+    /// `while`: a native loop calling the condition's program first.
+    While { cond: usize },
+    /// `scan_adjoint`: the runtime driver, running the checkpoint schedule
+    /// with the body and the adjoint's program, reading this descriptor.
+    Sweep {
+        adjoint: usize,
+        desc: Box<AdjointDesc>,
+    },
 }
 
 /// Where a forward `scan` writes the states of a later `scan_adjoint` of
@@ -236,6 +252,12 @@ pub(crate) struct Plan {
     pub chunks: Vec<std::ops::Range<usize>>,
     /// Number of workspace buffers (tensor slots, before sharing).
     pub workspace_buffers: usize,
+    /// Per step: byte offset of a loop step's scratch region in the
+    /// workspace (0 for other steps).
+    pub scratch: Vec<usize>,
+    /// Per step: where a forward `scan` writes the states of a later
+    /// reverse sweep (see [`LoopStep::records_for`]).
+    pub record_into: Vec<Option<RecordInto>>,
     /// Per value: its buffer is not written, in any function that reads it,
     /// after it is produced (so its loads may be moved and merged freely).
     pub stable: Vec<bool>,
@@ -246,20 +268,13 @@ pub(crate) fn build_steps(
     flat: &Flat,
     fusion: &Fusion,
     opts: &Options,
+    callees: &HashMap<String, Callee>,
 ) -> Result<Vec<Step>, CompileError> {
     let mut steps = Vec::new();
     for (ni, node) in flat.nodes.iter().enumerate() {
         if is_loop(&node.op) {
             if node.results.iter().any(|&r| flat.live[r as usize]) {
-                steps.push(Step::Loop(Box::new(LoopStep {
-                    node: ni,
-                    body: 0,
-                    cond: None,
-                    scratch: 0,
-                    layout: LoopLayout::default(),
-                    adjoint: None,
-                    record_into: None,
-                })));
+                steps.push(Step::Loop(Box::new(loop_step(flat, fusion, ni, callees)?)));
             }
             continue;
         }
@@ -438,50 +453,165 @@ pub(crate) fn build_steps(
             },
         }
     }
-    let _ = opts;
+    // The outputs not produced in place are copied into the caller's
+    // buffers; rank-0 outputs are stored.
+    let in_place = outputs_in_place(flat, fusion);
+    for (i, &o) in flat.outputs.iter().enumerate() {
+        let val = flat.val(o);
+        if val.rank() == 0 {
+            steps.push(Step::OutputScalar {
+                value: o,
+                output: i,
+            });
+        } else if !in_place[i] {
+            let mut k = Kernel::new(val.shape.clone());
+            k.roots.push(Root::Store {
+                value: o,
+                own: false,
+                dest: o,
+                output: Some(i),
+                addr: Addr {
+                    off: 0,
+                    coef: strides(&val.shape),
+                    dyns: vec![],
+                },
+            });
+            steps.push(Step::Kernel(Box::new(k)));
+        }
+    }
+    // Schedule every loop nest (loop order, segments, width, unroll).
+    for s in &mut steps {
+        if let Step::Kernel(k) = s {
+            k.analyse(flat, fusion, opts);
+        }
+    }
     let _ = is_unit_reshape;
+    // A store-all reverse sweep of a recurrence a `scan` already runs
+    // forward reads its states from that scan, which writes them into the
+    // sweep's records.
+    for (si, ai) in shared_sweeps(flat, &steps) {
+        if let Step::Loop(a) = &mut steps[ai]
+            && let LoopKind::Sweep { desc, .. } = &mut a.kind
+        {
+            desc.precomputed = true;
+        }
+        if let Step::Loop(s) = &mut steps[si] {
+            s.records_for = Some(ai);
+        }
+    }
     Ok(steps)
 }
 
-/// Assigns storage, adds output copies, plans the workspace and the chunks.
+/// The loop step of loop node `ni`: its callees' programs and the layout of
+/// its scratch region.
+fn loop_step(
+    flat: &Flat,
+    fusion: &Fusion,
+    ni: usize,
+    callees: &HashMap<String, Callee>,
+) -> Result<LoopStep, CompileError> {
+    let node = &flat.nodes[ni];
+    let too_large = || CompileError::TooLarge {
+        func: flat.name.clone(),
+        what: "the workspace".into(),
+    };
+    let (body, cond) = loop_callees(&node.op).ok_or_else(|| internal_plan("not a loop"))?;
+    let find = |name: &str| {
+        callees
+            .get(name)
+            .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))
+    };
+    let b = find(body)?;
+    let c = cond.map(find).transpose()?;
+    let callee_ws = b.workspace.max(c.map_or(0, |c| c.workspace));
+    let other = || c.ok_or_else(|| internal_plan("a loop without its second callee"));
+    let (kind, layout) = match &node.op {
+        Op::ScanAdjoint { .. } => {
+            let adjoint = other()?.program;
+            let desc = adjoint_desc(flat, node, b, callee_ws).ok_or_else(too_large)?;
+            let layout = LoopLayout {
+                size: desc.size,
+                ..LoopLayout::default()
+            };
+            let desc = Box::new(desc);
+            (LoopKind::Sweep { adjoint, desc }, layout)
+        }
+        Op::While { .. } => (
+            LoopKind::While {
+                cond: other()?.program,
+            },
+            loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?,
+        ),
+        Op::Scan { .. } => (
+            LoopKind::Scan,
+            loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?,
+        ),
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Size { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Broadcast { .. }
+        | Op::Reduce { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::ScatterAdd { .. }
+        | Op::Matmul
+        | Op::Convert { .. }
+        | Op::Call { .. } => return Err(internal_plan("not a loop")),
+    };
+    Ok(LoopStep {
+        node: ni,
+        body: b.program,
+        kind,
+        layout,
+        records_for: None,
+    })
+}
+
+/// Per output: whether it is produced in place, in the caller's buffer: the
+/// first occurrence of a tensor computed by a node into a buffer of its own
+/// (not a parameter, not a dense constant). The others are copied there.
+pub(crate) fn outputs_in_place(flat: &Flat, fusion: &Fusion) -> Vec<bool> {
+    let mut taken = vec![false; flat.vals.len()];
+    flat.outputs
+        .iter()
+        .map(|&o| {
+            let own_buffer = fusion.class[o as usize] == Class::Buffer
+                && flat
+                    .node_of(o)
+                    .is_some_and(|n| lowering(&n.op) != Lowering::DenseConst);
+            let first = !taken[o as usize];
+            taken[o as usize] = true;
+            own_buffer && first
+        })
+        .collect()
+}
+
+/// Assigns storage, plans the workspace and the chunks of formed steps.
 pub(crate) fn plan(
     flat: &Flat,
     fusion: &Fusion,
-    mut steps: Vec<Step>,
+    steps: Vec<Step>,
     opts: &Options,
-    callees: &HashMap<String, Callee>,
 ) -> Result<Plan, CompileError> {
     let n = flat.vals.len();
     let too_large = || CompileError::TooLarge {
         func: flat.name.clone(),
         what: "the workspace".into(),
     };
+    let in_place = outputs_in_place(flat, fusion);
     // Rank-0 values passed to or returned by loops by pointer.
     let mut needs_slot = vec![false; n];
-    for s in &mut steps {
+    for s in &steps {
         if let Step::Loop(l) = s {
             let node = &flat.nodes[l.node];
-            let (body, cond) = loop_callees(&node.op).ok_or_else(|| internal_plan("not a loop"))?;
-            let find = |name: &str| {
-                callees
-                    .get(name)
-                    .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))
-            };
-            let b = find(body)?;
-            let c = cond.map(find).transpose()?;
-            l.body = b.program;
-            l.cond = c.map(|c| c.program);
-            let callee_ws = b.workspace.max(c.map_or(0, |c| c.workspace));
-            if let Op::ScanAdjoint { .. } = node.op {
-                let desc = adjoint_desc(flat, node, b, callee_ws).ok_or_else(too_large)?;
-                l.layout = LoopLayout {
-                    size: desc.size,
-                    ..LoopLayout::default()
-                };
-                l.adjoint = Some(Box::new(desc));
-            } else {
-                l.layout = loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?;
-            }
             for &v in node.args.iter().chain(&node.results) {
                 if flat.val(v).rank() == 0 && matches!(flat.val(v).def, Def::Node(_)) {
                     needs_slot[v as usize] = true;
@@ -513,41 +643,10 @@ pub(crate) fn plan(
             }
         }
     }
-    // Outputs produced in place: the first occurrence of each node-defined
-    // buffer value not already stored elsewhere.
+    // Outputs produced in place (their copies are steps already).
     for (i, &o) in flat.outputs.iter().enumerate() {
-        if fusion.class[o as usize] == Class::Buffer && storage[o as usize] == Storage::None {
+        if in_place[i] {
             storage[o as usize] = Storage::Output(i);
-        }
-    }
-    for (i, &o) in flat.outputs.iter().enumerate() {
-        let val = flat.val(o);
-        if val.rank() == 0 {
-            steps.push(Step::OutputScalar {
-                value: o,
-                output: i,
-            });
-        } else if storage[o as usize] != Storage::Output(i) {
-            let mut k = Kernel::new(val.shape.clone());
-            k.roots.push(Root::Store {
-                value: o,
-                own: false,
-                dest: o,
-                output: Some(i),
-                addr: Addr {
-                    off: 0,
-                    coef: strides(&val.shape),
-                    dyns: vec![],
-                },
-            });
-            steps.push(Step::Kernel(Box::new(k)));
-        }
-    }
-
-    // Analyse kernels (schedules, leaves).
-    for s in &mut steps {
-        if let Step::Kernel(k) = s {
-            k.analyse(flat, fusion, opts);
         }
     }
 
@@ -567,17 +666,14 @@ pub(crate) fn plan(
         def_step[p as usize] = Some(0);
     }
 
-    // A store-all reverse sweep of a recurrence a `scan` already runs
-    // forward reads its states from that scan, which writes them into the
-    // sweep's records: the sweep's scratch is live from the scan on.
-    let pairs = shared_sweeps(flat, &steps);
+    // A shared reverse sweep's scratch is live from the scan writing its
+    // records on.
     let mut scratch_def: HashMap<usize, usize> = HashMap::new();
-    for &(si, ai) in &pairs {
-        scratch_def.insert(ai, si);
-        if let Step::Loop(a) = &mut steps[ai]
-            && let Some(d) = &mut a.adjoint
+    for (si, s) in steps.iter().enumerate() {
+        if let Step::Loop(l) = s
+            && let Some(ai) = l.records_for
         {
-            d.precomputed = true;
+            scratch_def.insert(ai, si);
         }
     }
 
@@ -605,6 +701,7 @@ pub(crate) fn plan(
     let mut active: Vec<(usize, usize, usize)> = Vec::new(); // (offset, size, last use)
     let mut placed: Vec<(Vid, usize, usize, usize, usize)> = Vec::new(); // (value, offset, size, def, last use)
     let mut size = 0usize;
+    let mut scratch = vec![0usize; steps.len()];
     for (d, v) in order {
         active.retain(|a| a.2 >= d);
         let (raw, last) = if (v as usize) < n {
@@ -636,23 +733,24 @@ pub(crate) fn plan(
         placed.push((v, off, bytes, d, last));
         if (v as usize) < n {
             storage[v as usize] = Storage::Workspace(off);
-        } else if let Step::Loop(l) = &mut steps[v as usize - n] {
-            l.scratch = off;
+        } else {
+            scratch[v as usize - n] = off;
         }
         size = size.max(off.checked_add(bytes).ok_or_else(too_large)?);
     }
 
-    for &(si, ai) in &pairs {
-        let into = match &steps[ai] {
-            Step::Loop(a) => a.adjoint.as_ref().map(|d| RecordInto {
-                base: a.scratch + d.records,
-                record: d.record,
-                offsets: d.carry_off.clone(),
-            }),
-            Step::Scalar(_) | Step::Kernel(_) | Step::Gemm(_) | Step::OutputScalar { .. } => None,
-        };
-        if let Step::Loop(s) = &mut steps[si] {
-            s.record_into = into;
+    let mut record_into: Vec<Option<RecordInto>> = vec![None; steps.len()];
+    for (si, s) in steps.iter().enumerate() {
+        let Step::Loop(l) = s else { continue };
+        let Some(ai) = l.records_for else { continue };
+        if let Some(Step::Loop(a)) = steps.get(ai)
+            && let LoopKind::Sweep { desc, .. } = &a.kind
+        {
+            record_into[si] = Some(RecordInto {
+                base: scratch[ai] + desc.records,
+                record: desc.record,
+                offsets: desc.carry_off.clone(),
+            });
         }
     }
 
@@ -773,6 +871,8 @@ pub(crate) fn plan(
     }
     Ok(Plan {
         steps,
+        scratch,
+        record_into,
         storage,
         slot,
         workspace_size,
@@ -804,7 +904,9 @@ fn shared_sweeps(flat: &Flat, steps: &[Step]) -> Vec<(usize, usize)> {
     let mut taken = vec![false; steps.len()];
     for (ai, a) in steps.iter().enumerate() {
         let Step::Loop(a) = a else { continue };
-        let Some(desc) = &a.adjoint else { continue };
+        let LoopKind::Sweep { desc, .. } = &a.kind else {
+            continue;
+        };
         let Op::ScanAdjoint {
             body,
             length,
@@ -826,7 +928,7 @@ fn shared_sweeps(flat: &Flat, steps: &[Step]) -> Vec<(usize, usize)> {
             let Step::Loop(s) = s else { return false };
             let node = &flat.nodes[s.node];
             !taken[*si]
-                && s.adjoint.is_none()
+                && matches!(s.kind, LoopKind::Scan)
                 && node.args == forward
                 && matches!(&node.op, Op::Scan {
                     body: b,
