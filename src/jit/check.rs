@@ -221,3 +221,53 @@ fn overlaps(regions: &[Region]) -> Result<(), CompileError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jit::{Options, plan_programs};
+
+    /// Two GEMM results in the workspace, live at the same step.
+    const SRC: &str = "func @f(%a: f64[32, 32]) -> f64 {
+  %s: f64[32, 32] = matmul %a, %a
+  %t: f64[32, 32] = matmul %s, %s
+  %r: f64 = reduce_sum %t, axes=[0, 1]
+  return %r
+}";
+
+    fn planned() -> crate::jit::Program {
+        let (m, _) = adjit_ir::text::parse_module(SRC).unwrap();
+        let f = m.get("f").unwrap();
+        plan_programs(&m, f, &Options::default())
+            .unwrap()
+            .pop()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_planned_program_passes() {
+        let p = planned();
+        check_plan(&p.flat, &p.fusion, &p.plan).unwrap();
+    }
+
+    #[test]
+    fn live_buffers_sharing_bytes_are_reported() {
+        let mut p = planned();
+        let ws: Vec<usize> = (0..p.plan.storage.len())
+            .filter(|&v| matches!(p.plan.storage[v], Storage::Workspace(_)))
+            .collect();
+        assert_eq!(ws.len(), 2, "{:?}", p.plan.storage);
+        p.plan.storage[ws[1]] = p.plan.storage[ws[0]];
+        let err = check_plan(&p.flat, &p.fusion, &p.plan).unwrap_err();
+        assert!(matches!(err, CompileError::Internal(_)), "{err}");
+        assert!(err.to_string().contains("overlap"), "{err}");
+    }
+
+    #[test]
+    fn a_read_before_its_write_is_reported() {
+        let mut p = planned();
+        p.plan.steps.swap(0, 1);
+        let err = check_plan(&p.flat, &p.fusion, &p.plan).unwrap_err();
+        assert!(err.to_string().contains("before it is written"), "{err}");
+    }
+}
