@@ -2,9 +2,14 @@
 //! the workspace layout, and the split into Cranelift functions.
 //!
 //! ## Steps
-//! One [`Step`] per materialised value (a kernel, a GEMM call) or rank-0 op
-//! (a register computation), in definition order; then the stores of scalar
-//! outputs and the copies into output buffers that are not produced in place.
+//! [`build_steps`] forms the steps, before any planning: one [`Step`] per
+//! materialised value (a kernel, a GEMM call) or rank-0 op (a register
+//! computation), in definition order; then the stores of scalar outputs and
+//! the copies into output buffers that are not produced in place
+//! ([`outputs_in_place`]). Every kernel is scheduled ([`Kernel::analyse`])
+//! and every loop step complete (callees, [`LoopKind`], scratch layout)
+//! when it is returned; [`plan`] then only reads steps, and writes its own
+//! tables ([`Plan`]).
 //!
 //! ## Buffer planning
 //! Inputs and outputs live in the caller's buffers; dense constants in the
@@ -38,6 +43,7 @@
 //! dead, through a free list).
 
 use super::adjoint::{AdjointDesc, AdjointShape};
+use super::classify::{Lowering, lowering};
 use super::error::CompileError;
 use super::flat::{Def, Flat, Vid, is_loop};
 use super::fusion::{Class, Fusion, is_unit_reshape};
@@ -79,24 +85,84 @@ pub(crate) enum Step {
     Loop(Box<LoopStep>),
 }
 
+impl Step {
+    /// The values this step reads: buffers it loads and rank-0 values it
+    /// uses (parameters included).
+    pub fn reads(&self, flat: &Flat) -> Vec<Vid> {
+        match self {
+            Step::Scalar(ni) => flat.nodes[*ni].args.clone(),
+            Step::Kernel(k) => k
+                .leaves
+                .iter()
+                .map(|l| l.0)
+                .chain(k.scalars.iter().copied())
+                .collect(),
+            Step::Gemm(g) => vec![g.a_view.0, g.b_view.0],
+            Step::OutputScalar { value, .. } => vec![*value],
+            Step::Loop(l) => flat.nodes[l.node].args.clone(),
+        }
+    }
+
+    /// The values this step writes (copies into output buffers write no
+    /// value; dead results of a loop are not written anywhere).
+    pub fn writes(&self, flat: &Flat, fusion: &Fusion) -> Vec<Vid> {
+        match self {
+            Step::Scalar(ni) => vec![flat.nodes[*ni].result],
+            Step::Kernel(k) => k
+                .roots
+                .iter()
+                .filter(|r| {
+                    !matches!(
+                        r,
+                        Root::Store {
+                            output: Some(_),
+                            ..
+                        }
+                    )
+                })
+                .map(|r| r.produces())
+                .collect(),
+            Step::Gemm(g) => vec![g.result],
+            Step::OutputScalar { .. } => vec![],
+            Step::Loop(l) => flat.nodes[l.node]
+                .results
+                .iter()
+                .copied()
+                .filter(|&r| fusion.class[r as usize] != Class::Dead)
+                .collect(),
+        }
+    }
+}
+
 /// A loop step: node, callees and the layout of its scratch region.
 pub(crate) struct LoopStep {
     /// The loop node.
     pub node: usize,
     /// The body's program.
     pub body: usize,
-    /// The condition's program (`while`) or the adjoint's (`scan_adjoint`).
-    pub cond: Option<usize>,
-    /// Byte offset of the scratch region in the workspace.
-    pub scratch: usize,
-    /// The layout of the scratch region (offsets relative to it).
+    /// What kind of loop, with its other callee.
+    pub kind: LoopKind,
+    /// The layout of the scratch region (offsets relative to it; for a
+    /// reverse sweep only `size`, the descriptor lays it out).
     pub layout: LoopLayout,
-    /// A `scan_adjoint`'s descriptor (its scratch layout is the
-    /// descriptor's; `layout` then only gives the size).
-    pub adjoint: Option<Box<AdjointDesc>>,
-    /// A `scan` whose states a later store-all `scan_adjoint` reverses:
-    /// where it writes them.
-    pub record_into: Option<RecordInto>,
+    /// A `scan` whose states the later store-all reverse sweep at this step
+    /// index reverses: it writes them into that sweep's records (see
+    /// [`Plan::record_into`]).
+    pub records_for: Option<usize>,
+}
+
+/// What a loop step runs besides its body.
+pub(crate) enum LoopKind {
+    /// `scan`: a native loop of static trip count.
+    Scan,
+    /// `while`: a native loop calling the condition's program first.
+    While { cond: usize },
+    /// `scan_adjoint`: the runtime driver, running the checkpoint schedule
+    /// with the body and the adjoint's program, reading this descriptor.
+    Sweep {
+        adjoint: usize,
+        desc: Box<AdjointDesc>,
+    },
 }
 
 /// Where a forward `scan` writes the states of a later `scan_adjoint` of
@@ -150,7 +216,25 @@ pub(crate) fn loop_callees(op: &Op) -> Option<(&str, Option<&str>)> {
         Op::Scan { body, .. } => Some((&**body, None)),
         Op::While { cond, body, .. } => Some((&**body, Some(&**cond))),
         Op::ScanAdjoint { body, adjoint, .. } => Some((&**body, Some(&**adjoint))),
-        _ => None,
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Size { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Broadcast { .. }
+        | Op::Reduce { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::ScatterAdd { .. }
+        | Op::Matmul
+        | Op::Convert { .. }
+        | Op::Call { .. } => None,
     }
 }
 
@@ -168,6 +252,12 @@ pub(crate) struct Plan {
     pub chunks: Vec<std::ops::Range<usize>>,
     /// Number of workspace buffers (tensor slots, before sharing).
     pub workspace_buffers: usize,
+    /// Per step: byte offset of a loop step's scratch region in the
+    /// workspace (0 for other steps).
+    pub scratch: Vec<usize>,
+    /// Per step: where a forward `scan` writes the states of a later
+    /// reverse sweep (see [`LoopStep::records_for`]).
+    pub record_into: Vec<Option<RecordInto>>,
     /// Per value: its buffer is not written, in any function that reads it,
     /// after it is produced (so its loads may be moved and merged freely).
     pub stable: Vec<bool>,
@@ -178,20 +268,15 @@ pub(crate) fn build_steps(
     flat: &Flat,
     fusion: &Fusion,
     opts: &Options,
+    callees: &HashMap<String, Callee>,
 ) -> Result<Vec<Step>, CompileError> {
     let mut steps = Vec::new();
     for (ni, node) in flat.nodes.iter().enumerate() {
         if is_loop(&node.op) {
             if node.results.iter().any(|&r| flat.live[r as usize]) {
-                steps.push(Step::Loop(Box::new(LoopStep {
-                    node: ni,
-                    body: 0,
-                    cond: None,
-                    scratch: 0,
-                    layout: LoopLayout::default(),
-                    adjoint: None,
-                    record_into: None,
-                })));
+                steps.push(Step::Loop(Box::new(loop_step(
+                    flat, fusion, opts, ni, callees,
+                )?)));
             }
             continue;
         }
@@ -199,8 +284,13 @@ pub(crate) fn build_steps(
         let val = flat.val(v);
         match fusion.class[v as usize] {
             Class::Dead | Class::Fused => {}
-            Class::Scalar => match &node.op {
-                Op::Reduce { op, .. } if flat.val(node.args[0]).rank() > 0 => {
+            // A rank-0 value: a full reduction of a tensor is a kernel; an
+            // op on rank-0 operands a register computation; any other op
+            // (reading tensors at one point) a kernel of rank 0.
+            Class::Scalar => {
+                if let Op::Reduce { op, .. } = &node.op
+                    && flat.val(node.args[0]).rank() > 0
+                {
                     let x = node.args[0];
                     let xs = flat.val(x).shape.clone();
                     let mut k = Kernel::new(xs.clone());
@@ -217,22 +307,20 @@ pub(crate) fn build_steps(
                         reduced,
                     });
                     steps.push(Step::Kernel(Box::new(k)));
-                }
-                _ if node.args.iter().all(|&a| flat.val(a).rank() == 0) => {
+                } else if node.args.iter().all(|&a| flat.val(a).rank() == 0) {
                     steps.push(Step::Scalar(ni));
-                }
-                _ => {
+                } else {
                     let mut k = Kernel::new(vec![]);
                     k.roots.push(Root::Point { value: v });
                     steps.push(Step::Kernel(Box::new(k)));
                 }
-            },
-            Class::Buffer => match &node.op {
-                Op::Const {
-                    data: ConstData::Dense(_),
-                    ..
-                } => {}
-                Op::Reduce { op, axes } => {
+            }
+            Class::Buffer => match lowering(&node.op) {
+                Lowering::DenseConst => {}
+                Lowering::Reduce => {
+                    let Op::Reduce { op, axes } = &node.op else {
+                        return Err(internal_plan("a reduction that is not a reduce"));
+                    };
                     let x = node.args[0];
                     let xs = flat.val(x).shape.clone();
                     let st = strides(&val.shape);
@@ -261,7 +349,7 @@ pub(crate) fn build_steps(
                     });
                     steps.push(Step::Kernel(Box::new(k)));
                 }
-                Op::Matmul => {
+                Lowering::Contraction => {
                     let (a, b) = (node.args[0], node.args[1]);
                     if fusion.gemm[ni] {
                         steps.push(Step::Gemm(Box::new(GemmStep {
@@ -293,7 +381,10 @@ pub(crate) fn build_steps(
                         steps.push(Step::Kernel(Box::new(k)));
                     }
                 }
-                Op::ScatterAdd { axis, .. } => {
+                Lowering::Scatter => {
+                    let Op::ScatterAdd { axis, .. } = &node.op else {
+                        return Err(internal_plan("a scatter that is not a scatter_add"));
+                    };
                     let (upd, idx) = (node.args[0], node.args[1]);
                     let mut k = Kernel::new(flat.val(upd).shape.clone());
                     k.fills.push((v, Scalar::from_f64(val.elem, 0.0)));
@@ -305,12 +396,16 @@ pub(crate) fn build_steps(
                     });
                     steps.push(Step::Kernel(Box::new(k)));
                 }
-                Op::Pad {
-                    lo,
-                    interior,
-                    value,
-                    ..
-                } if interior.iter().any(|&i| i > 0) => {
+                Lowering::StridedStore => {
+                    let Op::Pad {
+                        lo,
+                        interior,
+                        value,
+                        ..
+                    } = &node.op
+                    else {
+                        return Err(internal_plan("a strided store that is not a pad"));
+                    };
                     let x = node.args[0];
                     let xs = flat.val(x).shape.clone();
                     let st = strides(&val.shape);
@@ -335,7 +430,14 @@ pub(crate) fn build_steps(
                     });
                     steps.push(Step::Kernel(Box::new(k)));
                 }
-                _ => {
+                Lowering::Elementwise
+                | Lowering::Math(_)
+                | Lowering::View
+                | Lowering::Piecewise
+                | Lowering::Leaf
+                | Lowering::Gather
+                | Lowering::Loop
+                | Lowering::Call => {
                     let mut k = Kernel::new(val.shape.clone());
                     k.roots.push(Root::Store {
                         value: v,
@@ -353,72 +455,190 @@ pub(crate) fn build_steps(
             },
         }
     }
-    let _ = opts;
+    // The outputs not produced in place are copied into the caller's
+    // buffers; rank-0 outputs are stored.
+    let in_place = outputs_in_place(flat, fusion);
+    for (i, &o) in flat.outputs.iter().enumerate() {
+        let val = flat.val(o);
+        if val.rank() == 0 {
+            steps.push(Step::OutputScalar {
+                value: o,
+                output: i,
+            });
+        } else if !in_place[i] {
+            let mut k = Kernel::new(val.shape.clone());
+            k.roots.push(Root::Store {
+                value: o,
+                own: false,
+                dest: o,
+                output: Some(i),
+                addr: Addr {
+                    off: 0,
+                    coef: strides(&val.shape),
+                    dyns: vec![],
+                },
+            });
+            steps.push(Step::Kernel(Box::new(k)));
+        }
+    }
+    // Schedule every loop nest (loop order, segments, width, unroll).
+    for s in &mut steps {
+        if let Step::Kernel(k) = s {
+            k.analyse(flat, fusion, opts);
+        }
+    }
     let _ = is_unit_reshape;
+    // A store-all reverse sweep of a recurrence a `scan` already runs
+    // forward reads its states from that scan, which writes them into the
+    // sweep's records.
+    for (si, ai) in shared_sweeps(flat, &steps) {
+        if let Step::Loop(a) = &mut steps[ai]
+            && let LoopKind::Sweep { desc, .. } = &mut a.kind
+        {
+            desc.precomputed = true;
+        }
+        if let Step::Loop(s) = &mut steps[si] {
+            s.records_for = Some(ai);
+        }
+    }
     Ok(steps)
 }
 
-/// Assigns storage, adds output copies, plans the workspace and the chunks.
+/// The loop step of loop node `ni`: its callees' programs and the layout of
+/// its scratch region.
+fn loop_step(
+    flat: &Flat,
+    fusion: &Fusion,
+    opts: &Options,
+    ni: usize,
+    callees: &HashMap<String, Callee>,
+) -> Result<LoopStep, CompileError> {
+    let node = &flat.nodes[ni];
+    let too_large = || CompileError::TooLarge {
+        func: flat.name.clone(),
+        what: "the workspace".into(),
+    };
+    let (body, cond) = loop_callees(&node.op).ok_or_else(|| internal_plan("not a loop"))?;
+    let find = |name: &str| {
+        callees
+            .get(name)
+            .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))
+    };
+    let b = find(body)?;
+    let c = cond.map(find).transpose()?;
+    let callee_ws = b.workspace.max(c.map_or(0, |c| c.workspace));
+    let other = || c.ok_or_else(|| internal_plan("a loop without its second callee"));
+    // A scan runs at most as many steps as a tensor may have rows (the
+    // interpreter's limit too); a `while` only as many as it runs, whatever
+    // its `max`.
+    let steps = if let Op::Scan { length, .. }
+    | Op::ScanAdjoint {
+        length,
+        trips: false,
+        ..
+    } = &node.op
+    {
+        length.known().and_then(|k| usize::try_from(k).ok())
+    } else {
+        None
+    };
+    let limit = opts.limits.max_elements;
+    if let Some(k) = steps
+        && k > limit
+    {
+        return Err(CompileError::TooLarge {
+            func: flat.name.clone(),
+            what: format!("a `{}` of {k} steps (more than {limit})", node.op.name()),
+        });
+    }
+    let (kind, layout) = match &node.op {
+        Op::ScanAdjoint { .. } => {
+            let adjoint = other()?.program;
+            let desc =
+                adjoint_desc(flat, node, b, callee_ws, &opts.limits).ok_or_else(too_large)?;
+            let layout = LoopLayout {
+                size: desc.size,
+                ..LoopLayout::default()
+            };
+            let desc = Box::new(desc);
+            (LoopKind::Sweep { adjoint, desc }, layout)
+        }
+        Op::While { .. } => (
+            LoopKind::While {
+                cond: other()?.program,
+            },
+            loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?,
+        ),
+        Op::Scan { .. } => (
+            LoopKind::Scan,
+            loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?,
+        ),
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Size { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Broadcast { .. }
+        | Op::Reduce { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::ScatterAdd { .. }
+        | Op::Matmul
+        | Op::Convert { .. }
+        | Op::Call { .. } => return Err(internal_plan("not a loop")),
+    };
+    Ok(LoopStep {
+        node: ni,
+        body: b.program,
+        kind,
+        layout,
+        records_for: None,
+    })
+}
+
+/// Per output: whether it is produced in place, in the caller's buffer: the
+/// first occurrence of a tensor computed by a node into a buffer of its own
+/// (not a parameter, not a dense constant). The others are copied there.
+pub(crate) fn outputs_in_place(flat: &Flat, fusion: &Fusion) -> Vec<bool> {
+    let mut taken = vec![false; flat.vals.len()];
+    flat.outputs
+        .iter()
+        .map(|&o| {
+            let own_buffer = fusion.class[o as usize] == Class::Buffer
+                && flat
+                    .node_of(o)
+                    .is_some_and(|n| lowering(&n.op) != Lowering::DenseConst);
+            let first = !taken[o as usize];
+            taken[o as usize] = true;
+            own_buffer && first
+        })
+        .collect()
+}
+
+/// Assigns storage, plans the workspace and the chunks of formed steps.
 pub(crate) fn plan(
     flat: &Flat,
     fusion: &Fusion,
-    mut steps: Vec<Step>,
+    steps: Vec<Step>,
     opts: &Options,
-    callees: &HashMap<String, Callee>,
 ) -> Result<Plan, CompileError> {
     let n = flat.vals.len();
     let too_large = || CompileError::TooLarge {
         func: flat.name.clone(),
         what: "the workspace".into(),
     };
+    let in_place = outputs_in_place(flat, fusion);
     // Rank-0 values passed to or returned by loops by pointer.
     let mut needs_slot = vec![false; n];
-    for s in &mut steps {
+    for s in &steps {
         if let Step::Loop(l) = s {
             let node = &flat.nodes[l.node];
-            let (body, cond) = loop_callees(&node.op).ok_or_else(|| internal_plan("not a loop"))?;
-            let find = |name: &str| {
-                callees
-                    .get(name)
-                    .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))
-            };
-            let b = find(body)?;
-            let c = cond.map(find).transpose()?;
-            l.body = b.program;
-            l.cond = c.map(|c| c.program);
-            let callee_ws = b.workspace.max(c.map_or(0, |c| c.workspace));
-            // A scan runs at most as many steps as a tensor may have rows
-            // (the interpreter's limit too); a `while` only as many as it
-            // runs, whatever its `max`.
-            let steps = match &node.op {
-                Op::Scan { length, .. }
-                | Op::ScanAdjoint {
-                    length,
-                    trips: false,
-                    ..
-                } => length.known().and_then(|k| usize::try_from(k).ok()),
-                _ => None,
-            };
-            let limit = opts.limits.max_elements;
-            if let Some(k) = steps
-                && k > limit
-            {
-                return Err(CompileError::TooLarge {
-                    func: flat.name.clone(),
-                    what: format!("a `{}` of {k} steps (more than {limit})", node.op.name()),
-                });
-            }
-            if let Op::ScanAdjoint { .. } = node.op {
-                let desc =
-                    adjoint_desc(flat, node, b, callee_ws, &opts.limits).ok_or_else(too_large)?;
-                l.layout = LoopLayout {
-                    size: desc.size,
-                    ..LoopLayout::default()
-                };
-                l.adjoint = Some(Box::new(desc));
-            } else {
-                l.layout = loop_layout(flat, fusion, node, callee_ws).ok_or_else(too_large)?;
-            }
             for &v in node.args.iter().chain(&node.results) {
                 if flat.val(v).rank() == 0 && matches!(flat.val(v).def, Def::Node(_)) {
                     needs_slot[v as usize] = true;
@@ -450,41 +670,10 @@ pub(crate) fn plan(
             }
         }
     }
-    // Outputs produced in place: the first occurrence of each node-defined
-    // buffer value not already stored elsewhere.
+    // Outputs produced in place (their copies are steps already).
     for (i, &o) in flat.outputs.iter().enumerate() {
-        if fusion.class[o as usize] == Class::Buffer && storage[o as usize] == Storage::None {
+        if in_place[i] {
             storage[o as usize] = Storage::Output(i);
-        }
-    }
-    for (i, &o) in flat.outputs.iter().enumerate() {
-        let val = flat.val(o);
-        if val.rank() == 0 {
-            steps.push(Step::OutputScalar {
-                value: o,
-                output: i,
-            });
-        } else if storage[o as usize] != Storage::Output(i) {
-            let mut k = Kernel::new(val.shape.clone());
-            k.roots.push(Root::Store {
-                value: o,
-                own: false,
-                dest: o,
-                output: Some(i),
-                addr: Addr {
-                    off: 0,
-                    coef: strides(&val.shape),
-                    dyns: vec![],
-                },
-            });
-            steps.push(Step::Kernel(Box::new(k)));
-        }
-    }
-
-    // Analyse kernels (schedules, leaves).
-    for s in &mut steps {
-        if let Step::Kernel(k) = s {
-            k.analyse(flat, fusion, opts);
         }
     }
 
@@ -492,55 +681,10 @@ pub(crate) fn plan(
     let mut def_step: Vec<Option<usize>> = vec![None; storage.len()];
     let mut last_use: Vec<usize> = vec![0; storage.len()];
     for (si, s) in steps.iter().enumerate() {
-        let mut read = |v: Vid| {
+        for v in s.reads(flat) {
             last_use[v as usize] = last_use[v as usize].max(si);
-        };
-        match s {
-            Step::Scalar(ni) => {
-                for &a in &flat.nodes[*ni].args {
-                    read(a);
-                }
-            }
-            Step::Kernel(k) => {
-                for (b, _) in &k.leaves {
-                    read(*b);
-                }
-                for &sc in &k.scalars {
-                    read(sc);
-                }
-            }
-            Step::Gemm(g) => {
-                read(g.a_view.0);
-                read(g.b_view.0);
-            }
-            Step::OutputScalar { value, .. } => read(*value),
-            Step::Loop(l) => {
-                for &a in &flat.nodes[l.node].args {
-                    read(a);
-                }
-            }
         }
-        let produced: Vec<Vid> = match s {
-            Step::Scalar(ni) => vec![flat.nodes[*ni].result],
-            Step::Kernel(k) => k
-                .roots
-                .iter()
-                .filter(|r| {
-                    !matches!(
-                        r,
-                        Root::Store {
-                            output: Some(_),
-                            ..
-                        }
-                    )
-                })
-                .map(|r| r.produces())
-                .collect(),
-            Step::Gemm(g) => vec![g.result],
-            Step::OutputScalar { .. } => vec![],
-            Step::Loop(l) => flat.nodes[l.node].results.clone(),
-        };
-        for p in produced {
+        for p in s.writes(flat, fusion) {
             def_step[p as usize].get_or_insert(si);
         }
     }
@@ -549,17 +693,14 @@ pub(crate) fn plan(
         def_step[p as usize] = Some(0);
     }
 
-    // A store-all reverse sweep of a recurrence a `scan` already runs
-    // forward reads its states from that scan, which writes them into the
-    // sweep's records: the sweep's scratch is live from the scan on.
-    let pairs = shared_sweeps(flat, &steps);
+    // A shared reverse sweep's scratch is live from the scan writing its
+    // records on.
     let mut scratch_def: HashMap<usize, usize> = HashMap::new();
-    for &(si, ai) in &pairs {
-        scratch_def.insert(ai, si);
-        if let Step::Loop(a) = &mut steps[ai]
-            && let Some(d) = &mut a.adjoint
+    for (si, s) in steps.iter().enumerate() {
+        if let Step::Loop(l) = s
+            && let Some(ai) = l.records_for
         {
-            d.precomputed = true;
+            scratch_def.insert(ai, si);
         }
     }
 
@@ -587,6 +728,7 @@ pub(crate) fn plan(
     let mut active: Vec<(usize, usize, usize)> = Vec::new(); // (offset, size, last use)
     let mut placed: Vec<(Vid, usize, usize, usize, usize)> = Vec::new(); // (value, offset, size, def, last use)
     let mut size = 0usize;
+    let mut scratch = vec![0usize; steps.len()];
     for (d, v) in order {
         active.retain(|a| a.2 >= d);
         let (raw, last) = if (v as usize) < n {
@@ -599,7 +741,9 @@ pub(crate) fn plan(
         } else {
             match &steps[v as usize - n] {
                 Step::Loop(l) => (l.layout.size, v as usize - n),
-                _ => return Err(internal_plan("scratch of a non-loop step")),
+                Step::Scalar(_) | Step::Kernel(_) | Step::Gemm(_) | Step::OutputScalar { .. } => {
+                    return Err(internal_plan("scratch of a non-loop step"));
+                }
             }
         };
         let bytes = raw.checked_add(ALIGN - 1).ok_or_else(too_large)? / ALIGN * ALIGN;
@@ -616,23 +760,24 @@ pub(crate) fn plan(
         placed.push((v, off, bytes, d, last));
         if (v as usize) < n {
             storage[v as usize] = Storage::Workspace(off);
-        } else if let Step::Loop(l) = &mut steps[v as usize - n] {
-            l.scratch = off;
+        } else {
+            scratch[v as usize - n] = off;
         }
         size = size.max(off.checked_add(bytes).ok_or_else(too_large)?);
     }
 
-    for &(si, ai) in &pairs {
-        let into = match &steps[ai] {
-            Step::Loop(a) => a.adjoint.as_ref().map(|d| RecordInto {
-                base: a.scratch + d.records,
-                record: d.record,
-                offsets: d.carry_off.clone(),
-            }),
-            _ => None,
-        };
-        if let Step::Loop(s) = &mut steps[si] {
-            s.record_into = into;
+    let mut record_into: Vec<Option<RecordInto>> = vec![None; steps.len()];
+    for (si, s) in steps.iter().enumerate() {
+        let Step::Loop(l) = s else { continue };
+        let Some(ai) = l.records_for else { continue };
+        if let Some(Step::Loop(a)) = steps.get(ai)
+            && let LoopKind::Sweep { desc, .. } = &a.kind
+        {
+            record_into[si] = Some(RecordInto {
+                base: scratch[ai] + desc.records,
+                record: desc.record,
+                offsets: desc.carry_off.clone(),
+            });
         }
     }
 
@@ -753,6 +898,8 @@ pub(crate) fn plan(
     }
     Ok(Plan {
         steps,
+        scratch,
+        record_into,
         storage,
         slot,
         workspace_size,
@@ -764,7 +911,7 @@ pub(crate) fn plan(
 }
 
 fn internal_plan(msg: &str) -> CompileError {
-    CompileError::Codegen(format!("internal: {msg}"))
+    CompileError::Internal(format!("plan: {msg}"))
 }
 
 /// Bytes of a value's buffer, rounded up to [`ALIGN`] (at least `ALIGN`).
@@ -784,7 +931,9 @@ fn shared_sweeps(flat: &Flat, steps: &[Step]) -> Vec<(usize, usize)> {
     let mut taken = vec![false; steps.len()];
     for (ai, a) in steps.iter().enumerate() {
         let Step::Loop(a) = a else { continue };
-        let Some(desc) = &a.adjoint else { continue };
+        let LoopKind::Sweep { desc, .. } = &a.kind else {
+            continue;
+        };
         let Op::ScanAdjoint {
             body,
             length,
@@ -806,7 +955,7 @@ fn shared_sweeps(flat: &Flat, steps: &[Step]) -> Vec<(usize, usize)> {
             let Step::Loop(s) = s else { return false };
             let node = &flat.nodes[s.node];
             !taken[*si]
-                && s.adjoint.is_none()
+                && matches!(s.kind, LoopKind::Scan)
                 && node.args == forward
                 && matches!(&node.op, Op::Scan {
                     body: b,
@@ -913,7 +1062,26 @@ fn loop_layout(
     let (n_carry, n_ys) = match &node.op {
         Op::Scan { n_carry, .. } => (*n_carry, node.results.len().checked_sub(*n_carry)?),
         Op::While { .. } => (node.results.len().checked_sub(1)?, 0),
-        _ => return None,
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Size { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Broadcast { .. }
+        | Op::Reduce { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::ScatterAdd { .. }
+        | Op::Matmul
+        | Op::Convert { .. }
+        | Op::Call { .. }
+        | Op::ScanAdjoint { .. } => return None,
     };
     let mut at = 0usize;
     let mut take = |bytes: usize, align: usize| -> Option<usize> {
