@@ -80,14 +80,22 @@ pub const ADJIT_HVP: c_int = 4;
 pub const ADJIT_WORKSPACE_ALIGN: usize = CompiledFn::WORKSPACE_ALIGN;
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// The calling thread's last error message (`None` after a success, so
+    /// that a successful call allocates nothing).
+    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
 }
 
-fn set_last_error(message: &str) {
+fn set_last_error(message: Option<&str>) {
     // A message with an interior NUL is cut there (C strings end at NUL).
-    let text = message.split('\0').next().unwrap_or_default();
-    let c = CString::new(text).unwrap_or_default();
-    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
+    let c = message.map(|m| {
+        let text = m.split('\0').next().unwrap_or_default();
+        CString::new(text).unwrap_or_default()
+    });
+    let _ = LAST_ERROR.try_with(|e| {
+        if let Ok(mut slot) = e.try_borrow_mut() {
+            *slot = c;
+        }
+    });
 }
 
 /// An error at the boundary: a status code and a message.
@@ -120,11 +128,11 @@ impl From<PrepError> for Failure {
 fn guard(body: impl FnOnce() -> Result<(), Failure>) -> c_int {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => {
-            set_last_error("");
+            set_last_error(None);
             ADJIT_OK
         }
         Ok(Err(f)) => {
-            set_last_error(&f.message);
+            set_last_error(Some(&f.message));
             f.code
         }
         Err(payload) => {
@@ -133,7 +141,7 @@ fn guard(body: impl FnOnce() -> Result<(), Failure>) -> c_int {
                 .map(|s| s.to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "a panic".to_string());
-            set_last_error(&format!("internal error in adjit: {what}"));
+            set_last_error(Some(&format!("internal error in adjit: {what}")));
             ADJIT_ERR_INTERNAL
         }
     }
@@ -228,7 +236,17 @@ fn elem_code(e: Elem) -> c_int {
 /// successful one). Valid until the next adjit call on the same thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn adjit_last_error() -> *const c_char {
-    guard_value(|| LAST_ERROR.try_with(|e| e.borrow().as_ptr()).ok()).unwrap_or(c"".as_ptr())
+    guard_value(|| {
+        LAST_ERROR
+            .try_with(|e| {
+                e.try_borrow()
+                    .ok()
+                    .and_then(|m| m.as_ref().map(|c| c.as_ptr()))
+            })
+            .ok()
+            .flatten()
+    })
+    .unwrap_or(c"".as_ptr())
 }
 
 /// The library's version, a static NUL-terminated string.
