@@ -30,15 +30,17 @@
 //! buffer, which is filled with the identity first.
 
 use super::adjoint::AdjointDesc;
+use super::classify::lowering;
 use super::error::CompileError;
 use super::flat::{Def, Flat, Vid};
 use super::fusion::{Class, Fusion};
 use super::kernel::{Addr, Ax, GemmStep, Kernel, MapId, Plan as EPlan, Root};
 use super::lower::{self, constant, lane_ty, scalar_ty};
+use super::math::MathFn;
 use super::options::{OptLevel, Options};
-use super::plan::{LoopStep, Plan, Step, Storage, identity};
+use super::plan::{ALIGN, LoopStep, Plan, Step, Storage, identity};
 use super::runtime;
-use super::transcend::{self, KernelConsts, MathCtx, MathFn};
+use super::transcend::{self, KernelConsts, MathCtx};
 use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar};
 use cranelift_codegen::Context;
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
@@ -48,10 +50,12 @@ use cranelift_codegen::ir::{
     Type, Value, types,
 };
 use cranelift_codegen::isa::CallConv;
+use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
+use cranelift_module::{DataDescription, DataId, FuncId, Linkage, Module, default_libcall_names};
+use cranelift_object::{ObjectBuilder, ObjectModule};
 use std::collections::HashMap;
 
 type R<T> = Result<T, CompileError>;
@@ -60,18 +64,21 @@ fn cg<E: std::fmt::Display>(e: E) -> CompileError {
     CompileError::Codegen(e.to_string())
 }
 
-/// The generated code and what was kept about it.
-pub(crate) struct Generated {
-    pub module: JITModule,
-    pub entry: *const u8,
+/// The generated functions, not yet finalised, and what was kept about
+/// them.
+pub(crate) struct Generated<M> {
+    pub module: M,
+    /// The entry of the last program generated (the compiled function).
+    pub entry: FuncId,
     pub clif: Vec<String>,
     pub disasm: Vec<String>,
     pub functions: usize,
     pub clif_insts: usize,
 }
 
-/// Creates an empty JIT module for the host.
-fn new_module(opts: &Options) -> R<JITModule> {
+/// The host's ISA with the flags of `opts`; position-independent code with
+/// `pic` (for objects that may be linked anywhere).
+fn host_isa(opts: &Options, pic: bool) -> R<OwnedTargetIsa> {
     let mut flags = settings::builder();
     let opt = match opts.opt_level {
         OptLevel::None => "none",
@@ -79,7 +86,9 @@ fn new_module(opts: &Options) -> R<JITModule> {
         OptLevel::SpeedAndSize => "speed_and_size",
     };
     flags.set("opt_level", opt).map_err(cg)?;
-    flags.set("is_pic", "false").map_err(cg)?;
+    flags
+        .set("is_pic", if pic { "true" } else { "false" })
+        .map_err(cg)?;
     flags.set("use_colocated_libcalls", "false").map_err(cg)?;
     flags.set("enable_probestack", "true").map_err(cg)?;
     flags.set("probestack_strategy", "inline").map_err(cg)?;
@@ -89,10 +98,15 @@ fn new_module(opts: &Options) -> R<JITModule> {
             if opts.verify { "true" } else { "false" },
         )
         .map_err(cg)?;
-    let isa = cranelift_native::builder()
+    cranelift_native::builder()
         .map_err(cg)?
         .finish(settings::Flags::new(flags))
-        .map_err(cg)?;
+        .map_err(cg)
+}
+
+/// An empty JIT module for the host, with the runtime's symbols.
+pub(crate) fn jit_module(opts: &Options) -> R<JITModule> {
+    let isa = host_isa(opts, false)?;
     let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
     for (name, ptr) in runtime::symbols() {
         jb.symbol(name, ptr);
@@ -100,13 +114,27 @@ fn new_module(opts: &Options) -> R<JITModule> {
     Ok(JITModule::new(jb))
 }
 
-/// Generates programs (a plan each) into one JIT module.
+/// An empty relocatable object for the host, named `name`: position
+/// independent, importing the runtime's symbols by name.
+pub(crate) fn object_module(opts: &Options, name: &str) -> R<ObjectModule> {
+    let isa = host_isa(opts, true)?;
+    let builder = ObjectBuilder::new(isa, name, default_libcall_names()).map_err(cg)?;
+    Ok(ObjectModule::new(builder))
+}
+
+/// Generates programs (a plan each) into one module: a [`JITModule`] to run
+/// now or an [`ObjectModule`] to link later. The code is the same; every
+/// address it uses is a symbol (functions, runtime routines, constant
+/// pools) resolved by the module's relocations.
 ///
 /// Programs are generated callees first: a loop step of a program calls the
 /// entries of programs generated before it. The last program generated is
 /// the compiled function's entry.
-pub(crate) struct Gen {
-    module: JITModule,
+pub(crate) struct Gen<M: Module> {
+    module: M,
+    /// The module is relocatable (an object): code must not hold addresses
+    /// of this process.
+    relocatable: bool,
     call_conv: CallConv,
     sig: Signature,
     fbc: FunctionBuilderContext,
@@ -121,10 +149,9 @@ pub(crate) struct Gen {
     entries: Vec<FuncId>,
 }
 
-impl Gen {
-    /// An empty module for the host.
-    pub(crate) fn new(opts: &Options) -> R<Gen> {
-        let module = new_module(opts)?;
+impl<M: Module> Gen<M> {
+    /// Generates into `module` (empty); `relocatable` for an object.
+    pub(crate) fn new(module: M, relocatable: bool) -> Gen<M> {
         let call_conv = module.isa().default_call_conv();
         let ptr_ty = module.target_config().pointer_type();
         let mut sig = Signature::new(call_conv);
@@ -133,8 +160,9 @@ impl Gen {
         }
         let ctx = module.make_context();
         let features = super::math::Features::from_isa(module.isa());
-        Ok(Gen {
+        Gen {
             module,
+            relocatable,
             call_conv,
             sig,
             fbc: FunctionBuilderContext::new(),
@@ -146,7 +174,23 @@ impl Gen {
             features,
             out: Kept::default(),
             entries: Vec::new(),
-        })
+        }
+    }
+
+    /// The constant pool of program `pi` as a read-only data object.
+    fn const_pool(&mut self, pi: usize, bytes: &[u8]) -> R<Option<DataId>> {
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let id = self
+            .module
+            .declare_data(&format!("p{pi}_consts"), Linkage::Local, false, false)
+            .map_err(cg)?;
+        let mut desc = DataDescription::new();
+        desc.define(bytes.to_vec().into_boxed_slice());
+        desc.set_align(ALIGN as u64);
+        self.module.define_data(id, &desc).map_err(cg)?;
+        Ok(Some(id))
     }
 
     /// Generates one program; returns its index.
@@ -156,16 +200,28 @@ impl Gen {
         fusion: &Fusion,
         plan: &Plan,
         opts: &Options,
-        consts_addr: usize,
+        export: Option<&str>,
     ) -> R<usize> {
         let pi = self.entries.len();
+        let consts = self.const_pool(pi, &plan.consts)?;
         let nchunks = plan.chunks.len();
+        // The entry is local, or exported under the caller's name.
+        let entry_name = export.map_or_else(|| format!("p{pi}_entry"), str::to_string);
+        let entry_linkage = if export.is_some() {
+            Linkage::Export
+        } else {
+            Linkage::Local
+        };
         let mut ids = Vec::with_capacity(nchunks);
         for i in 0..nchunks {
-            let name = format!("p{pi}_chunk{i}");
+            let (name, linkage) = if nchunks == 1 {
+                (entry_name.clone(), entry_linkage)
+            } else {
+                (format!("p{pi}_chunk{i}"), Linkage::Local)
+            };
             ids.push(
                 self.module
-                    .declare_function(&name, Linkage::Local, &self.sig)
+                    .declare_function(&name, linkage, &self.sig)
                     .map_err(cg)?,
             );
         }
@@ -173,7 +229,7 @@ impl Gen {
             ids[0]
         } else {
             self.module
-                .declare_function(&format!("p{pi}_entry"), Linkage::Local, &self.sig)
+                .declare_function(&entry_name, entry_linkage, &self.sig)
                 .map_err(cg)?
         };
         let tcfg = self.module.target_config();
@@ -208,7 +264,8 @@ impl Gen {
                     flat,
                     fusion,
                     plan,
-                    consts_addr,
+                    consts,
+                    relocatable: self.relocatable,
                     inputs: params[0],
                     outputs: params[1],
                     ws: params[2],
@@ -259,9 +316,9 @@ impl Gen {
         Ok(pi)
     }
 
-    /// Generates the out-of-line kernels and finalises the module; the last
-    /// program generated is the entry.
-    pub(crate) fn finish(mut self, opts: &Options) -> R<Generated> {
+    /// Generates the out-of-line kernels; the last program generated is the
+    /// entry. The caller finalises the module.
+    pub(crate) fn finish(mut self, opts: &Options) -> R<Generated<M>> {
         let tcfg = self.module.target_config();
         let call_conv = self.call_conv;
         // The out-of-line scalar kernels the chunks call.
@@ -300,11 +357,9 @@ impl Gen {
             .entries
             .last()
             .ok_or_else(|| internal("no program generated"))?;
-        self.module.finalize_definitions().map_err(cg)?;
-        let entry = self.module.get_finalized_function(entry_id);
         Ok(Generated {
             module: self.module,
-            entry,
+            entry: entry_id,
             clif: self.out.clif,
             disasm: self.out.disasm,
             functions: self.out.functions,
@@ -323,7 +378,7 @@ struct Kept {
 }
 
 fn finish_function(
-    module: &mut JITModule,
+    module: &mut dyn Module,
     ctx: &mut Context,
     id: FuncId,
     opts: &Options,
@@ -337,9 +392,12 @@ fn finish_function(
     if opts.keep_disasm {
         ctx.set_disasm(true);
     }
-    module.define_function(id, ctx).map_err(|e| match e {
-        cranelift_module::ModuleError::Compilation(c) => CompileError::Codegen(format!("{c:?}")),
-        other => cg(other),
+    module.define_function(id, ctx).map_err(|e| {
+        if let cranelift_module::ModuleError::Compilation(c) = e {
+            CompileError::Codegen(format!("{c:?}"))
+        } else {
+            cg(e)
+        }
     })?;
     if opts.keep_disasm
         && let Some(code) = ctx.compiled_code()
@@ -351,7 +409,7 @@ fn finish_function(
 }
 
 #[cfg(feature = "disas")]
-fn disassembly(code: &cranelift_codegen::CompiledCode, module: &JITModule) -> String {
+fn disassembly(code: &cranelift_codegen::CompiledCode, module: &dyn Module) -> String {
     match code.disassemble(None, module.isa()) {
         Ok(s) => s,
         Err(_) => code.vcode.clone().unwrap_or_default(),
@@ -359,17 +417,8 @@ fn disassembly(code: &cranelift_codegen::CompiledCode, module: &JITModule) -> St
 }
 
 #[cfg(not(feature = "disas"))]
-fn disassembly(code: &cranelift_codegen::CompiledCode, _module: &JITModule) -> String {
+fn disassembly(code: &cranelift_codegen::CompiledCode, _module: &dyn Module) -> String {
     code.vcode.clone().unwrap_or_default()
-}
-
-/// The transcendental function an op computes, if any.
-fn transcendental(op: &Op) -> Option<MathFn> {
-    match op {
-        Op::Unary(u) => transcend::of_unary(*u),
-        Op::Binary(b) => transcend::of_binary(*b),
-        _ => None,
-    }
 }
 
 /// A buffer base: a value's storage or an output buffer.
@@ -435,7 +484,10 @@ struct Emit<'f, 'm, 'p> {
     flat: &'p Flat,
     fusion: &'p Fusion,
     plan: &'p Plan,
-    consts_addr: usize,
+    /// This program's constant pool.
+    consts: Option<DataId>,
+    /// The module is an object: no addresses of this process in the code.
+    relocatable: bool,
     inputs: Value,
     outputs: Value,
     ws: Value,
@@ -471,7 +523,7 @@ fn cursor<'a>(fb: &'a mut FunctionBuilder<'_>, anchor: Option<Block>) -> FuncCur
 }
 
 fn internal(msg: &str) -> CompileError {
-    CompileError::Codegen(format!("internal: {msg}"))
+    CompileError::Internal(format!("codegen: {msg}"))
 }
 
 impl<'p> Emit<'_, '_, 'p> {
@@ -575,7 +627,16 @@ impl<'p> Emit<'_, '_, 'p> {
             Base::Val(v) => self.plan.storage[v as usize],
             Base::Out(i) => Storage::Output(i),
         };
-        let (inputs, outputs, ws, consts) = (self.inputs, self.outputs, self.ws, self.consts_addr);
+        let (inputs, outputs, ws) = (self.inputs, self.outputs, self.ws);
+        let pool = match storage {
+            Storage::Const(_) => {
+                let id = self
+                    .consts
+                    .ok_or_else(|| internal("a constant without a pool"))?;
+                Some(self.math.module.declare_data_in_func(id, self.fb.func))
+            }
+            Storage::None | Storage::Input(_) | Storage::Output(_) | Storage::Workspace(_) => None,
+        };
         let mut pos = cursor(&mut self.fb, anchor);
         let p = match storage {
             Storage::Input(i) => pos
@@ -584,7 +645,11 @@ impl<'p> Emit<'_, '_, 'p> {
             Storage::Output(i) => pos
                 .ins()
                 .load(types::I64, trusted(), outputs, (i * 8) as i32),
-            Storage::Const(off) => pos.ins().iconst(types::I64, (consts + off) as i64),
+            Storage::Const(off) => {
+                let gv = pool.ok_or_else(|| internal("a constant without a pool"))?;
+                let p = pos.ins().symbol_value(types::I64, gv);
+                pos.ins().iadd_imm_s(p, off as i64)
+            }
             Storage::Workspace(off) => pos.ins().iadd_imm_s(ws, off as i64),
             Storage::None => return Err(internal("a buffer without storage")),
         };
@@ -602,7 +667,7 @@ impl<'p> Emit<'_, '_, 'p> {
         }
         let arg_elem = node.args.first().map(|&a| self.flat.val(a).elem);
         let Emit { fb, math, .. } = self;
-        if let Some(f) = transcendental(&node.op) {
+        if let Some(f) = lowering(&node.op).math() {
             let x = transcend::call_outlined(fb, math, f, elem, &args)?;
             self.define_scalar(v, x);
             return Ok(());
@@ -780,6 +845,13 @@ impl<'p> Emit<'_, '_, 'p> {
         }
         let body = self.fb.ins().func_addr(types::I64, body);
         let adjoint = self.fb.ins().func_addr(types::I64, adjoint);
+        if self.relocatable {
+            return Err(CompileError::Unsupported {
+                func: self.flat.name.clone(),
+                op: "scan_adjoint",
+                reason: "a reverse sweep's descriptor cannot be written into an object yet".into(),
+            });
+        }
         let d = self
             .fb
             .ins()
@@ -818,7 +890,26 @@ impl<'p> Emit<'_, '_, 'p> {
                 Some((length.known().unwrap_or(0).max(0) as u64, *reverse)),
             ),
             Op::While { n_consts, .. } => (*n_consts, node.results.len() - 1, None),
-            _ => return Err(internal("not a loop")),
+            Op::Const { .. }
+            | Op::Iota { .. }
+            | Op::Size { .. }
+            | Op::Unary(_)
+            | Op::Binary(_)
+            | Op::Compare(_)
+            | Op::Select
+            | Op::Broadcast { .. }
+            | Op::Reduce { .. }
+            | Op::Reshape { .. }
+            | Op::Transpose { .. }
+            | Op::Slice { .. }
+            | Op::Concat { .. }
+            | Op::Pad { .. }
+            | Op::Gather { .. }
+            | Op::ScatterAdd { .. }
+            | Op::Matmul
+            | Op::Convert { .. }
+            | Op::Call { .. }
+            | Op::ScanAdjoint { .. } => return Err(internal("not a scan or while")),
         };
         let body = self.program_ref(l.body)?;
         let cond = l.cond.map(|c| self.program_ref(c)).transpose()?;
@@ -1284,7 +1375,7 @@ impl<'p> Emit<'_, '_, 'p> {
                 Root::Matmul {
                     result, reduced, ..
                 } => (ReduceOp::Sum, *result, *reduced),
-                _ => {
+                Root::Store { .. } | Root::Point { .. } | Root::Scatter { .. } => {
                     reds.push(None);
                     continue;
                 }
@@ -1529,7 +1620,9 @@ impl<'p> Emit<'_, '_, 'p> {
             } else {
                 let addr = match root {
                     Root::Reduce { addr, .. } | Root::Matmul { addr, .. } => addr.clone(),
-                    _ => return Err(internal("not a reduction")),
+                    Root::Store { .. } | Root::Point { .. } | Root::Scatter { .. } => {
+                        return Err(internal("not a reduction"));
+                    }
                 };
                 let ai = self.addr_id(Base::Val(result), addr);
                 let p = self.ptr(k, ai, l as i32 - 1)?;
@@ -1785,7 +1878,9 @@ impl<'p> Emit<'_, '_, 'p> {
             Root::Reduce { addr, result, .. } | Root::Matmul { addr, result, .. } => {
                 (addr.clone(), *result)
             }
-            _ => return Err(internal("not a reduction")),
+            Root::Store { .. } | Root::Point { .. } | Root::Scatter { .. } => {
+                return Err(internal("not a reduction"));
+            }
         };
         let ai = self.addr_id(Base::Val(addr.1), addr.0);
         let inner = self.inner_level();
@@ -1855,7 +1950,7 @@ impl<'p> Emit<'_, '_, 'p> {
                 let arg_elem = self.flat.val(args[0].0).elem;
                 let op = &self.flat.node_of(v).ok_or_else(|| internal("node"))?.op;
                 let Emit { fb, math, .. } = self;
-                if let Some(f) = transcendental(op) {
+                if let Some(f) = lowering(op).math() {
                     let x = transcend::emit(fb, anchor, math, f, elem, lanes, &xs)?;
                     self.ks.memo.insert((v, map), (x, lvl));
                     return Ok((x, lvl));
@@ -1869,7 +1964,25 @@ impl<'p> Emit<'_, '_, 'p> {
                     Op::Convert { elem: to } => {
                         lower::convert(&mut pos, arg_elem, *to, lanes, xs[0])
                     }
-                    _ => return Err(internal("not an elementwise op")),
+                    Op::Const { .. }
+                    | Op::Iota { .. }
+                    | Op::Size { .. }
+                    | Op::Broadcast { .. }
+                    | Op::Reduce { .. }
+                    | Op::Reshape { .. }
+                    | Op::Transpose { .. }
+                    | Op::Slice { .. }
+                    | Op::Concat { .. }
+                    | Op::Pad { .. }
+                    | Op::Gather { .. }
+                    | Op::ScatterAdd { .. }
+                    | Op::Matmul
+                    | Op::Call { .. }
+                    | Op::Scan { .. }
+                    | Op::While { .. }
+                    | Op::ScanAdjoint { .. } => {
+                        return Err(internal("not an elementwise op"));
+                    }
                 }
             }
             EPlan::View(x, m) => self.operand(k, *x, *m, false, lanes)?,

@@ -137,8 +137,6 @@ pub struct CompiledFn {
     disasm: Vec<String>,
     // Dropped after the code (declaration order), though nothing runs then.
     code: CodeMemory,
-    /// The constant pools of the entry and of every loop body.
-    _consts: Vec<Vec<Block64>>,
     /// The descriptors the code's `scan_adjoint` drivers read. Boxed: the
     /// code holds their addresses, which must not change.
     #[allow(clippy::vec_box)]
@@ -261,7 +259,6 @@ impl CompiledFn {
         params: Vec<Type>,
         outputs: Vec<Type>,
         workspace_size: usize,
-        consts: Vec<Vec<Block64>>,
         descriptors: Vec<Box<super::adjoint::AdjointDesc>>,
         module: JITModule,
         stats: CompileStats,
@@ -285,7 +282,6 @@ impl CompiledFn {
             clif,
             disasm,
             code: CodeMemory(Mutex::new(Some(module))),
-            _consts: consts,
             _descriptors: descriptors,
         }
     }

@@ -55,10 +55,17 @@ pub enum CompileError {
         /// What overflowed.
         what: String,
     },
-    /// Cranelift rejected the generated code. This is a bug of the JIT, not of
-    /// the program; the message is Cranelift's.
+    /// Cranelift rejected the generated code (its verifier, or a limit of
+    /// its backend). This is a bug of the JIT, not of the program; the
+    /// message is Cranelift's.
     #[error("code generation failed: {0}")]
     Codegen(String),
+    /// One of the JIT's own invariants failed (its plan, workspace layout or
+    /// code emission; see the module docs of `jit`'s phases). This is a bug
+    /// of the JIT, not of the program; the message names the phase and the
+    /// broken invariant.
+    #[error("internal error of the JIT: {0}")]
+    Internal(String),
 }
 
 /// Why a call was rejected before running any generated code. Always the

@@ -14,6 +14,7 @@
 //!   list (so indices are stable) but never lowered. A loop is live when any
 //!   of its results is.
 
+use super::classify::{Lowering, lowering};
 use super::error::CompileError;
 use adjit_ir::{Elem, Function, Module, Op};
 
@@ -58,10 +59,7 @@ pub(crate) struct FNode {
 
 /// Whether an op is a loop, lowered by calling compiled functions.
 pub(crate) fn is_loop(op: &Op) -> bool {
-    matches!(
-        op,
-        Op::Scan { .. } | Op::While { .. } | Op::ScanAdjoint { .. }
-    )
+    lowering(op) == Lowering::Loop
 }
 
 /// The flattened function.
@@ -142,8 +140,13 @@ fn inline(
     map.extend_from_slice(args);
     for node in f.nodes() {
         let ins: Vec<Vid> = node.args.iter().map(|a| map[a.index()]).collect();
-        match &node.op {
-            Op::Call { func } => {
+        match lowering(&node.op) {
+            Lowering::Call => {
+                let Op::Call { func } = &node.op else {
+                    return Err(CompileError::Internal(
+                        "flat: a call that is not a call".into(),
+                    ));
+                };
                 let callee = module
                     .get(func)
                     .ok_or_else(|| CompileError::UnknownFunction(func.to_string()))?;
@@ -157,7 +160,7 @@ fn inline(
                 let outs = inline(module, callee, &ins, flat, depth + 1, loop_body)?;
                 map.extend_from_slice(&outs);
             }
-            Op::Scan { .. } | Op::While { .. } | Op::ScanAdjoint { .. } => {
+            Lowering::Loop => {
                 let n = flat.nodes.len();
                 let mut results = Vec::with_capacity(node.results.len());
                 for &r in &node.results {
@@ -180,7 +183,18 @@ fn inline(
                     });
                 }
             }
-            op => {
+            Lowering::Elementwise
+            | Lowering::Math(_)
+            | Lowering::View
+            | Lowering::Piecewise
+            | Lowering::Leaf
+            | Lowering::Gather
+            | Lowering::DenseConst
+            | Lowering::StridedStore
+            | Lowering::Reduce
+            | Lowering::Contraction
+            | Lowering::Scatter => {
+                let op = &node.op;
                 let r = node.results[0];
                 let (elem, shape, len) = concrete(f.name(), f, r)?;
                 if !loop_body {
@@ -250,7 +264,26 @@ fn check_empty_axis(
     let empty_source = match op {
         Op::Gather { axis } => flat.val(ins[0]).shape[*axis] == 0 && len > 0,
         Op::ScatterAdd { size, .. } => size.known() == Some(0) && flat.val(ins[0]).len > 0,
-        _ => false,
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Size { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Broadcast { .. }
+        | Op::Reduce { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::Matmul
+        | Op::Convert { .. }
+        | Op::Call { .. }
+        | Op::Scan { .. }
+        | Op::While { .. }
+        | Op::ScanAdjoint { .. } => false,
     };
     if empty_source {
         return Err(CompileError::Invalid {

@@ -44,9 +44,10 @@
 //! tensor operands and results are buffers, their rank-0 ones scalars that
 //! pass through workspace slots (see [`super::plan`]).
 
+use super::classify::{self, lowering};
 use super::flat::{Flat, Vid, is_loop};
 use super::options::Options;
-use adjit_ir::{BinaryOp, ConstData, Elem, Op, UnaryOp};
+use adjit_ir::{Elem, Op};
 use std::collections::HashSet;
 
 /// Where a value lives.
@@ -93,77 +94,14 @@ pub(crate) fn is_unit_reshape(from: &[usize], to: &[usize]) -> bool {
     a.eq(b)
 }
 
-/// Per-element cost of an op (roughly, cycles per vector lane).
+/// Per-element cost of an op (see [`classify`]).
 pub(crate) fn op_cost(op: &Op) -> f64 {
-    match op {
-        Op::Unary(u) => match u {
-            UnaryOp::Neg | UnaryOp::Abs | UnaryOp::Not | UnaryOp::Floor | UnaryOp::Ceil => 1.0,
-            UnaryOp::Round | UnaryOp::Sign => 3.0,
-            UnaryOp::Sqrt | UnaryOp::Recip => 4.0,
-            UnaryOp::Exp
-            | UnaryOp::Log
-            | UnaryOp::Log1p
-            | UnaryOp::Expm1
-            | UnaryOp::Sin
-            | UnaryOp::Cos
-            | UnaryOp::Tan
-            | UnaryOp::Tanh
-            | UnaryOp::Sigmoid
-            | UnaryOp::Erf => 20.0,
-        },
-        Op::Binary(b) => match b {
-            BinaryOp::Div => 4.0,
-            BinaryOp::Pow | BinaryOp::Atan2 => 40.0,
-            _ => 1.0,
-        },
-        Op::Compare(_) | Op::Select | Op::Convert { .. } | Op::Pad { .. } | Op::Concat { .. } => {
-            1.0
-        }
-        Op::Gather { .. } => 4.0,
-        Op::Const { .. }
-        | Op::Iota { .. }
-        | Op::Size { .. }
-        | Op::Broadcast { .. }
-        | Op::Transpose { .. }
-        | Op::Slice { .. }
-        | Op::Reshape { .. } => 0.0,
-        // Materialised ops: a consumer pays one load.
-        Op::Reduce { .. }
-        | Op::ScatterAdd { .. }
-        | Op::Matmul
-        | Op::Call { .. }
-        | Op::Scan { .. }
-        | Op::While { .. }
-        | Op::ScanAdjoint { .. } => 1.0,
-    }
+    classify::classify(op).cost
 }
 
 /// Whether an op can be evaluated per element inside a consumer's loop.
 fn fusible(op: &Op) -> bool {
-    match op {
-        Op::Unary(_)
-        | Op::Binary(_)
-        | Op::Compare(_)
-        | Op::Select
-        | Op::Convert { .. }
-        | Op::Broadcast { .. }
-        | Op::Transpose { .. }
-        | Op::Slice { .. }
-        | Op::Reshape { .. }
-        | Op::Concat { .. }
-        | Op::Iota { .. }
-        | Op::Size { .. }
-        | Op::Gather { .. } => true,
-        Op::Const { data, .. } => matches!(data, ConstData::Splat(_)),
-        Op::Pad { interior, .. } => interior.iter().all(|&i| i == 0),
-        Op::Reduce { .. }
-        | Op::ScatterAdd { .. }
-        | Op::Matmul
-        | Op::Call { .. }
-        | Op::Scan { .. }
-        | Op::While { .. }
-        | Op::ScanAdjoint { .. } => false,
-    }
+    lowering(op).fusible()
 }
 
 /// Whether `matmul(a, b)` with these operand shapes calls the GEMM library.
@@ -233,14 +171,30 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
             continue;
         }
         let val = &flat.vals[v];
+        // Whether this op keeps its result a buffer view (the operand of a
+        // GEMM call or the indexed operand of a gather) when fused.
         let view_op_ok = |flags: u8| match &node.op {
             Op::Transpose { .. } | Op::Slice { .. } => true,
-            Op::Reshape { shape } => {
-                let _ = shape;
-                is_unit_reshape(&flat.val(node.args[0]).shape, &val.shape)
-            }
+            Op::Reshape { .. } => is_unit_reshape(&flat.val(node.args[0]).shape, &val.shape),
             Op::Broadcast { .. } => flags & NO_BROADCAST == 0,
-            _ => false,
+            Op::Const { .. }
+            | Op::Iota { .. }
+            | Op::Size { .. }
+            | Op::Unary(_)
+            | Op::Binary(_)
+            | Op::Compare(_)
+            | Op::Select
+            | Op::Reduce { .. }
+            | Op::Concat { .. }
+            | Op::Pad { .. }
+            | Op::Gather { .. }
+            | Op::ScatterAdd { .. }
+            | Op::Matmul
+            | Op::Convert { .. }
+            | Op::Call { .. }
+            | Op::Scan { .. }
+            | Op::While { .. }
+            | Op::ScanAdjoint { .. } => false,
         };
         let c = if val.rank() == 0 {
             Class::Scalar
@@ -266,7 +220,7 @@ pub(crate) fn classify(flat: &Flat, opts: &Options, forced: &HashSet<Vid>) -> Fu
         // How often this node's operands are evaluated per evaluation of it.
         let e = match c {
             Class::Fused => evals[v] + shared[v],
-            _ => val.len as f64,
+            Class::Dead | Class::Scalar | Class::Buffer => val.len as f64,
         };
         let len_v = val.len.max(1) as f64;
         match &node.op {

@@ -31,11 +31,12 @@
 //! along it and every value computed per lane is of the kernel's float type
 //! or a mask; it is unrolled by up to 4 vectors.
 
+use super::classify::lowering;
 use super::error::CompileError;
 use super::flat::{Flat, Vid};
 use super::fusion::{Class, Fusion, is_unit_reshape};
 use super::options::Options;
-use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar, UnaryOp};
+use adjit_ir::{ConstData, Elem, Op, ReduceOp, Scalar};
 use std::collections::HashMap;
 
 /// An interned index map.
@@ -209,7 +210,7 @@ impl Root {
         match self {
             Root::Reduce { op, .. } => Some(*op),
             Root::Matmul { .. } => Some(ReduceOp::Sum),
-            _ => None,
+            Root::Store { .. } | Root::Point { .. } | Root::Scatter { .. } => None,
         }
     }
 
@@ -297,26 +298,6 @@ pub(crate) struct Kernel {
 
 /// CLIF instructions of an inline transcendental kernel, roughly.
 const TRANSCENDENTAL_INSTS: usize = 120;
-
-fn is_transcendental(op: &Op) -> bool {
-    match op {
-        Op::Unary(u) => matches!(
-            u,
-            UnaryOp::Exp
-                | UnaryOp::Log
-                | UnaryOp::Log1p
-                | UnaryOp::Expm1
-                | UnaryOp::Sin
-                | UnaryOp::Cos
-                | UnaryOp::Tan
-                | UnaryOp::Tanh
-                | UnaryOp::Sigmoid
-                | UnaryOp::Erf
-        ),
-        Op::Binary(b) => matches!(b, adjit_ir::BinaryOp::Pow | adjit_ir::BinaryOp::Atan2),
-        _ => false,
-    }
-}
 
 /// A `deps` bit: evaluate at the innermost level whatever the axes.
 pub(crate) const PINNED: u64 = 1 << 63;
@@ -667,18 +648,14 @@ impl Kernel {
                     elems.push(f.elem);
                 }
                 let op = &flat.node_of(v).expect("node").op;
-                if self.pin_trig
-                    && matches!(op, Op::Unary(UnaryOp::Sin | UnaryOp::Cos | UnaryOp::Tan))
-                {
-                    deps |= PINNED;
-                }
-                if is_transcendental(op) {
+                if let Some(f) = lowering(op).math() {
+                    if self.pin_trig && f.is_trig() {
+                        deps |= PINNED;
+                    }
                     self.transcendentals += 1;
                 }
-                let lane_ok = match op {
-                    Op::Convert { .. } => elem.is_float() || elem == Elem::Bool,
-                    _ => elem.is_float() || elem == Elem::Bool,
-                } && elems.iter().all(|e| e.is_float() || *e == Elem::Bool);
+                let lane_ok = (elem.is_float() || elem == Elem::Bool)
+                    && elems.iter().all(|e| e.is_float() || *e == Elem::Bool);
                 (deps, lane_ok)
             }
             Plan::View(x, m) => {
@@ -717,7 +694,7 @@ impl Kernel {
                     self.special |= 1 << axis;
                     (1 << axis, elem.is_float())
                 }
-                _ => (0, true),
+                Ax::Const(_) | Ax::Dyn { .. } => (0, true),
             },
             Plan::Splat(_) => (0, true),
             Plan::Gather { dyn_id, x, xmap } => {
@@ -1074,9 +1051,15 @@ pub(crate) fn resolve_view(
                 map = m;
             }
             Plan::Load(b, addr) => return Ok((b, addr)),
-            _ => {
-                return Err(CompileError::Codegen(format!(
-                    "internal: operand v{v} of a GEMM or gather is not a buffer view"
+            Plan::Args(_)
+            | Plan::Register(_)
+            | Plan::Pad(..)
+            | Plan::Concat(_)
+            | Plan::Iota(_)
+            | Plan::Splat(_)
+            | Plan::Gather { .. } => {
+                return Err(CompileError::Internal(format!(
+                    "kernel: operand v{v} of a GEMM or gather is not a buffer view"
                 )));
             }
         }

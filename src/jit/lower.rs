@@ -173,8 +173,8 @@ pub(crate) fn unary(
         | UnaryOp::Tanh
         | UnaryOp::Sigmoid
         | UnaryOp::Erf => {
-            return Err(CompileError::Codegen(format!(
-                "internal: `{}` must be lowered as a transcendental",
+            return Err(CompileError::Internal(format!(
+                "lower: `{}` must be lowered as a transcendental",
                 op.name()
             )));
         }
@@ -213,8 +213,8 @@ pub(crate) fn binary(
             pos.ins().select(is_zero, zero, q)
         }
         BinaryOp::Pow | BinaryOp::Atan2 => {
-            return Err(CompileError::Codegen(format!(
-                "internal: `{}` must be lowered as a transcendental",
+            return Err(CompileError::Internal(format!(
+                "lower: `{}` must be lowered as a transcendental",
                 op.name()
             )));
         }

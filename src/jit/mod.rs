@@ -72,7 +72,14 @@
 //! states straight into the sweep's records and the sweep only reverses
 //! (same body calls on the same states: the same bits).
 
+// Every match over an enum in the backend names its variants: adding an op
+// (or a variant of the backend's own enums) makes the compiler list every
+// place that decides something about it.
+#![deny(clippy::wildcard_enum_match_arm)]
+
 mod adjoint;
+mod check;
+mod classify;
 mod codegen;
 mod compiled;
 mod error;
@@ -92,7 +99,8 @@ pub use compiled::{
 pub use error::{CallError, CompileError};
 pub use options::{OptLevel, Options};
 
-use adjit_ir::{Module, Op, Type, instantiate, verify_module};
+use adjit_ir::{Module, Type, instantiate, verify_module};
+use cranelift_module::Module as _;
 use fusion::Class;
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
@@ -134,33 +142,22 @@ pub fn compile_with(
         .ok_or_else(|| CompileError::UnknownFunction(func.to_string()))?;
     verify_module(module).map_err(CompileError::Verify)?;
 
-    // Plan the function and, callees first, every loop body and condition
-    // it reaches (each once, whatever the number of loops calling it).
-    let mut programs: Vec<Program> = Vec::new();
-    let mut callees: HashMap<String, plan::Callee> = HashMap::new();
-    plan_program(module, f, opts, &mut programs, &mut callees, 0)?;
+    let mut programs = plan_programs(module, f, opts)?;
     let main = programs
         .last()
-        .ok_or_else(|| CompileError::Codegen("internal: no program planned".into()))?;
+        .ok_or_else(|| CompileError::Internal("no program planned".into()))?;
     let mut stats = stats_of(&main.plan);
     stats.loop_bodies = programs.len() - 1;
     let workspace_size = main.plan.workspace_size;
     let plan_time = start.elapsed();
 
     let cg_start = Instant::now();
-    let mut generator = codegen::Gen::new(opts)?;
-    let mut pools = Vec::with_capacity(programs.len());
-    for p in &programs {
-        let mut consts = compiled::aligned_bytes(p.plan.consts.len());
-        for (block, bytes) in consts.iter_mut().zip(p.plan.consts.chunks(64)) {
-            block.0[..bytes.len()].copy_from_slice(bytes);
-        }
-        // The pool's heap buffer does not move when the Vec does.
-        let consts_addr = consts.as_ptr() as usize;
-        generator.program(&p.flat, &p.fusion, &p.plan, opts, consts_addr)?;
-        pools.push(consts);
-    }
-    let generated = generator.finish(opts)?;
+    let module = codegen::jit_module(opts)?;
+    let generated = emit(module, false, &programs, opts, None)?;
+    let mut jit = generated.module;
+    jit.finalize_definitions()
+        .map_err(|e| CompileError::Codegen(e.to_string()))?;
+    let entry_ptr = jit.get_finalized_function(generated.entry);
     let codegen_time = cg_start.elapsed();
     // The code holds the addresses of the loop drivers' descriptors: the
     // compiled function keeps them (a `Box` does not move its contents).
@@ -175,12 +172,12 @@ pub fn compile_with(
         }
     }
 
-    // SAFETY: `entry` is the finalised entry function of `generated.module`,
-    // whose signature is the ABI's (three pointers, no results, the host's
+    // SAFETY: `entry_ptr` is the finalised entry function of `jit`, whose
+    // signature is the ABI's (three pointers, no results, the host's
     // default calling convention, which is `extern "C"` on the supported
     // targets). It stays valid as long as the module, which the CompiledFn
     // owns.
-    let entry: RawFn = unsafe { std::mem::transmute::<*const u8, RawFn>(generated.entry) };
+    let entry: RawFn = unsafe { std::mem::transmute::<*const u8, RawFn>(entry_ptr) };
     let stats = CompileStats {
         functions: generated.functions,
         clif_insts: generated.clif_insts,
@@ -193,13 +190,109 @@ pub fn compile_with(
         f.param_types(),
         f.output_types(),
         workspace_size,
-        pools,
         descriptors,
-        generated.module,
+        jit,
         stats,
         generated.clif,
         generated.disasm,
     ))
+}
+
+/// A compiled function as a relocatable object file, for linking into a
+/// program that calls it without compiling at run time.
+///
+/// The object defines one exported function, [`ObjectCode::entry`], with the
+/// ABI of [`RawFn`]: `extern "C" fn(inputs, outputs, workspace)`, where
+/// `inputs` and `outputs` point to arrays of pointers to each argument's and
+/// output's elements (row-major, as [`CompiledFn::call_into`] passes them)
+/// and `workspace` to [`ObjectCode::workspace_size`] bytes aligned to
+/// [`CompiledFn::WORKSPACE_ALIGN`] (followed by nothing else: the pointer
+/// arrays are the caller's). It imports the runtime routines named in
+/// [`ObjectCode::imports`] (GEMM, copies, library math), which the linking
+/// program provides.
+#[derive(Clone, Debug)]
+pub struct ObjectCode {
+    /// The object file (the host's format: ELF, Mach-O or COFF).
+    pub bytes: Vec<u8>,
+    /// The symbol of the entry function.
+    pub entry: String,
+    /// Bytes of workspace the entry needs.
+    pub workspace_size: usize,
+    /// Parameter types, in order.
+    pub params: Vec<Type>,
+    /// Output types, in order.
+    pub outputs: Vec<Type>,
+    /// Symbols the object imports (runtime routines), sorted.
+    pub imports: Vec<String>,
+}
+
+/// Compiles the monomorphic function `func` of `module` into an object file
+/// whose entry function is exported as `entry`.
+///
+/// Everything [`compile_with`] compiles can be emitted, except the reverse
+/// sweep of a loop (`scan_adjoint`), whose driver reads a descriptor that
+/// lives in the compiling process ([`CompileError::Unsupported`]).
+pub fn compile_object(
+    module: &Module,
+    func: &str,
+    entry: &str,
+    opts: &Options,
+) -> Result<ObjectCode, CompileError> {
+    let f = module
+        .get(func)
+        .ok_or_else(|| CompileError::UnknownFunction(func.to_string()))?;
+    verify_module(module).map_err(CompileError::Verify)?;
+    let programs = plan_programs(module, f, opts)?;
+    let workspace_size = programs
+        .last()
+        .ok_or_else(|| CompileError::Internal("no program planned".into()))?
+        .plan
+        .workspace_size;
+    let object = codegen::object_module(opts, entry)?;
+    let generated = emit(object, true, &programs, opts, Some(entry))?;
+    let mut imports: Vec<String> = generated
+        .module
+        .declarations()
+        .get_functions()
+        .filter(|(_, d)| d.linkage == cranelift_module::Linkage::Import)
+        .map(|(id, d)| d.linkage_name(id).into_owned())
+        .collect();
+    imports.sort();
+    imports.dedup();
+    let bytes = generated
+        .module
+        .finish()
+        .emit()
+        .map_err(|e| CompileError::Codegen(e.to_string()))?;
+    Ok(ObjectCode {
+        bytes,
+        entry: entry.to_string(),
+        workspace_size,
+        params: f.param_types(),
+        outputs: f.output_types(),
+        imports,
+    })
+}
+
+/// Emits every program into `module`, callees first; the last one is the
+/// entry, exported as `export` if given.
+fn emit<M: cranelift_module::Module>(
+    module: M,
+    relocatable: bool,
+    programs: &[Program],
+    opts: &Options,
+    export: Option<&str>,
+) -> Result<codegen::Generated<M>, CompileError> {
+    let mut generator = codegen::Gen::new(module, relocatable);
+    for (i, p) in programs.iter().enumerate() {
+        let name = if i + 1 == programs.len() {
+            export
+        } else {
+            None
+        };
+        generator.program(&p.flat, &p.fusion, &p.plan, opts, name)?;
+    }
+    generator.finish(opts)
 }
 
 /// One function planned for code generation: the compiled function, or a
@@ -208,6 +301,19 @@ struct Program {
     flat: flat::Flat,
     fusion: fusion::Fusion,
     plan: plan::Plan,
+}
+
+/// Plans `f` and, callees first, every loop body and condition it reaches
+/// (each once, whatever the number of loops calling it).
+fn plan_programs(
+    module: &Module,
+    f: &adjit_ir::Function,
+    opts: &Options,
+) -> Result<Vec<Program>, CompileError> {
+    let mut programs: Vec<Program> = Vec::new();
+    let mut callees: HashMap<String, plan::Callee> = HashMap::new();
+    plan_program(module, f, opts, &mut programs, &mut callees, 0)?;
+    Ok(programs)
 }
 
 /// Loops nest at most this deep (the verifier forbids cycles; this bounds
@@ -244,9 +350,9 @@ fn plan_program(
                 .get(name)
                 .ok_or_else(|| CompileError::UnknownFunction(name.to_string()))?;
             plan_program(module, g, opts, programs, callees, depth + 1)?;
-            let p = programs.last().ok_or_else(|| {
-                CompileError::Codegen("internal: a callee was not planned".into())
-            })?;
+            let p = programs
+                .last()
+                .ok_or_else(|| CompileError::Internal("a loop callee was not planned".into()))?;
             callees.insert(
                 name.to_string(),
                 plan::Callee {
@@ -273,10 +379,9 @@ fn plan_program(
                 && k.segment_count() > MAX_SEGMENTS
             {
                 for &(v, _) in k.facts.keys() {
-                    let is_split = matches!(
-                        flat.node_of(v).map(|n| &n.op),
-                        Some(Op::Pad { .. } | Op::Concat { .. })
-                    );
+                    let is_split = flat.node_of(v).is_some_and(|n| {
+                        classify::lowering(&n.op) == classify::Lowering::Piecewise
+                    });
                     if is_split && fusion.class[v as usize] == Class::Fused {
                         forced.insert(v);
                     }
@@ -287,6 +392,9 @@ fn plan_program(
             break (fusion, plan);
         }
     };
+    if cfg!(debug_assertions) || opts.verify {
+        check::check_plan(&flat, &fusion, &plan)?;
+    }
     programs.push(Program { flat, fusion, plan });
     Ok(())
 }

@@ -38,6 +38,7 @@
 //! dead, through a free list).
 
 use super::adjoint::{AdjointDesc, AdjointShape};
+use super::classify::{Lowering, lowering};
 use super::error::CompileError;
 use super::flat::{Def, Flat, Vid, is_loop};
 use super::fusion::{Class, Fusion, is_unit_reshape};
@@ -77,6 +78,55 @@ pub(crate) enum Step {
     OutputScalar { value: Vid, output: usize },
     /// A `scan`, `while` or `scan_adjoint` calling compiled functions.
     Loop(Box<LoopStep>),
+}
+
+impl Step {
+    /// The values this step reads: buffers it loads and rank-0 values it
+    /// uses (parameters included).
+    pub fn reads(&self, flat: &Flat) -> Vec<Vid> {
+        match self {
+            Step::Scalar(ni) => flat.nodes[*ni].args.clone(),
+            Step::Kernel(k) => k
+                .leaves
+                .iter()
+                .map(|l| l.0)
+                .chain(k.scalars.iter().copied())
+                .collect(),
+            Step::Gemm(g) => vec![g.a_view.0, g.b_view.0],
+            Step::OutputScalar { value, .. } => vec![*value],
+            Step::Loop(l) => flat.nodes[l.node].args.clone(),
+        }
+    }
+
+    /// The values this step writes (copies into output buffers write no
+    /// value; dead results of a loop are not written anywhere).
+    pub fn writes(&self, flat: &Flat, fusion: &Fusion) -> Vec<Vid> {
+        match self {
+            Step::Scalar(ni) => vec![flat.nodes[*ni].result],
+            Step::Kernel(k) => k
+                .roots
+                .iter()
+                .filter(|r| {
+                    !matches!(
+                        r,
+                        Root::Store {
+                            output: Some(_),
+                            ..
+                        }
+                    )
+                })
+                .map(|r| r.produces())
+                .collect(),
+            Step::Gemm(g) => vec![g.result],
+            Step::OutputScalar { .. } => vec![],
+            Step::Loop(l) => flat.nodes[l.node]
+                .results
+                .iter()
+                .copied()
+                .filter(|&r| fusion.class[r as usize] != Class::Dead)
+                .collect(),
+        }
+    }
 }
 
 /// A loop step: node, callees and the layout of its scratch region.
@@ -150,7 +200,25 @@ pub(crate) fn loop_callees(op: &Op) -> Option<(&str, Option<&str>)> {
         Op::Scan { body, .. } => Some((&**body, None)),
         Op::While { cond, body, .. } => Some((&**body, Some(&**cond))),
         Op::ScanAdjoint { body, adjoint, .. } => Some((&**body, Some(&**adjoint))),
-        _ => None,
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Size { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Broadcast { .. }
+        | Op::Reduce { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::ScatterAdd { .. }
+        | Op::Matmul
+        | Op::Convert { .. }
+        | Op::Call { .. } => None,
     }
 }
 
@@ -199,8 +267,13 @@ pub(crate) fn build_steps(
         let val = flat.val(v);
         match fusion.class[v as usize] {
             Class::Dead | Class::Fused => {}
-            Class::Scalar => match &node.op {
-                Op::Reduce { op, .. } if flat.val(node.args[0]).rank() > 0 => {
+            // A rank-0 value: a full reduction of a tensor is a kernel; an
+            // op on rank-0 operands a register computation; any other op
+            // (reading tensors at one point) a kernel of rank 0.
+            Class::Scalar => {
+                if let Op::Reduce { op, .. } = &node.op
+                    && flat.val(node.args[0]).rank() > 0
+                {
                     let x = node.args[0];
                     let xs = flat.val(x).shape.clone();
                     let mut k = Kernel::new(xs.clone());
@@ -217,22 +290,20 @@ pub(crate) fn build_steps(
                         reduced,
                     });
                     steps.push(Step::Kernel(Box::new(k)));
-                }
-                _ if node.args.iter().all(|&a| flat.val(a).rank() == 0) => {
+                } else if node.args.iter().all(|&a| flat.val(a).rank() == 0) {
                     steps.push(Step::Scalar(ni));
-                }
-                _ => {
+                } else {
                     let mut k = Kernel::new(vec![]);
                     k.roots.push(Root::Point { value: v });
                     steps.push(Step::Kernel(Box::new(k)));
                 }
-            },
-            Class::Buffer => match &node.op {
-                Op::Const {
-                    data: ConstData::Dense(_),
-                    ..
-                } => {}
-                Op::Reduce { op, axes } => {
+            }
+            Class::Buffer => match lowering(&node.op) {
+                Lowering::DenseConst => {}
+                Lowering::Reduce => {
+                    let Op::Reduce { op, axes } = &node.op else {
+                        return Err(internal_plan("a reduction that is not a reduce"));
+                    };
                     let x = node.args[0];
                     let xs = flat.val(x).shape.clone();
                     let st = strides(&val.shape);
@@ -261,7 +332,7 @@ pub(crate) fn build_steps(
                     });
                     steps.push(Step::Kernel(Box::new(k)));
                 }
-                Op::Matmul => {
+                Lowering::Contraction => {
                     let (a, b) = (node.args[0], node.args[1]);
                     if fusion.gemm[ni] {
                         steps.push(Step::Gemm(Box::new(GemmStep {
@@ -293,7 +364,10 @@ pub(crate) fn build_steps(
                         steps.push(Step::Kernel(Box::new(k)));
                     }
                 }
-                Op::ScatterAdd { axis, .. } => {
+                Lowering::Scatter => {
+                    let Op::ScatterAdd { axis, .. } = &node.op else {
+                        return Err(internal_plan("a scatter that is not a scatter_add"));
+                    };
                     let (upd, idx) = (node.args[0], node.args[1]);
                     let mut k = Kernel::new(flat.val(upd).shape.clone());
                     k.fills.push((v, Scalar::from_f64(val.elem, 0.0)));
@@ -305,12 +379,16 @@ pub(crate) fn build_steps(
                     });
                     steps.push(Step::Kernel(Box::new(k)));
                 }
-                Op::Pad {
-                    lo,
-                    interior,
-                    value,
-                    ..
-                } if interior.iter().any(|&i| i > 0) => {
+                Lowering::StridedStore => {
+                    let Op::Pad {
+                        lo,
+                        interior,
+                        value,
+                        ..
+                    } = &node.op
+                    else {
+                        return Err(internal_plan("a strided store that is not a pad"));
+                    };
                     let x = node.args[0];
                     let xs = flat.val(x).shape.clone();
                     let st = strides(&val.shape);
@@ -335,7 +413,14 @@ pub(crate) fn build_steps(
                     });
                     steps.push(Step::Kernel(Box::new(k)));
                 }
-                _ => {
+                Lowering::Elementwise
+                | Lowering::Math(_)
+                | Lowering::View
+                | Lowering::Piecewise
+                | Lowering::Leaf
+                | Lowering::Gather
+                | Lowering::Loop
+                | Lowering::Call => {
                     let mut k = Kernel::new(val.shape.clone());
                     k.roots.push(Root::Store {
                         value: v,
@@ -470,55 +555,10 @@ pub(crate) fn plan(
     let mut def_step: Vec<Option<usize>> = vec![None; storage.len()];
     let mut last_use: Vec<usize> = vec![0; storage.len()];
     for (si, s) in steps.iter().enumerate() {
-        let mut read = |v: Vid| {
+        for v in s.reads(flat) {
             last_use[v as usize] = last_use[v as usize].max(si);
-        };
-        match s {
-            Step::Scalar(ni) => {
-                for &a in &flat.nodes[*ni].args {
-                    read(a);
-                }
-            }
-            Step::Kernel(k) => {
-                for (b, _) in &k.leaves {
-                    read(*b);
-                }
-                for &sc in &k.scalars {
-                    read(sc);
-                }
-            }
-            Step::Gemm(g) => {
-                read(g.a_view.0);
-                read(g.b_view.0);
-            }
-            Step::OutputScalar { value, .. } => read(*value),
-            Step::Loop(l) => {
-                for &a in &flat.nodes[l.node].args {
-                    read(a);
-                }
-            }
         }
-        let produced: Vec<Vid> = match s {
-            Step::Scalar(ni) => vec![flat.nodes[*ni].result],
-            Step::Kernel(k) => k
-                .roots
-                .iter()
-                .filter(|r| {
-                    !matches!(
-                        r,
-                        Root::Store {
-                            output: Some(_),
-                            ..
-                        }
-                    )
-                })
-                .map(|r| r.produces())
-                .collect(),
-            Step::Gemm(g) => vec![g.result],
-            Step::OutputScalar { .. } => vec![],
-            Step::Loop(l) => flat.nodes[l.node].results.clone(),
-        };
-        for p in produced {
+        for p in s.writes(flat, fusion) {
             def_step[p as usize].get_or_insert(si);
         }
     }
@@ -577,7 +617,9 @@ pub(crate) fn plan(
         } else {
             match &steps[v as usize - n] {
                 Step::Loop(l) => (l.layout.size, v as usize - n),
-                _ => return Err(internal_plan("scratch of a non-loop step")),
+                Step::Scalar(_) | Step::Kernel(_) | Step::Gemm(_) | Step::OutputScalar { .. } => {
+                    return Err(internal_plan("scratch of a non-loop step"));
+                }
             }
         };
         let bytes = raw.checked_add(ALIGN - 1).ok_or_else(too_large)? / ALIGN * ALIGN;
@@ -607,7 +649,7 @@ pub(crate) fn plan(
                 record: d.record,
                 offsets: d.carry_off.clone(),
             }),
-            _ => None,
+            Step::Scalar(_) | Step::Kernel(_) | Step::Gemm(_) | Step::OutputScalar { .. } => None,
         };
         if let Step::Loop(s) = &mut steps[si] {
             s.record_into = into;
@@ -742,7 +784,7 @@ pub(crate) fn plan(
 }
 
 fn internal_plan(msg: &str) -> CompileError {
-    CompileError::Codegen(format!("internal: {msg}"))
+    CompileError::Internal(format!("plan: {msg}"))
 }
 
 /// Bytes of a value's buffer, rounded up to [`ALIGN`] (at least `ALIGN`).
@@ -882,7 +924,26 @@ fn loop_layout(
     let (n_carry, n_ys) = match &node.op {
         Op::Scan { n_carry, .. } => (*n_carry, node.results.len().checked_sub(*n_carry)?),
         Op::While { .. } => (node.results.len().checked_sub(1)?, 0),
-        _ => return None,
+        Op::Const { .. }
+        | Op::Iota { .. }
+        | Op::Size { .. }
+        | Op::Unary(_)
+        | Op::Binary(_)
+        | Op::Compare(_)
+        | Op::Select
+        | Op::Broadcast { .. }
+        | Op::Reduce { .. }
+        | Op::Reshape { .. }
+        | Op::Transpose { .. }
+        | Op::Slice { .. }
+        | Op::Concat { .. }
+        | Op::Pad { .. }
+        | Op::Gather { .. }
+        | Op::ScatterAdd { .. }
+        | Op::Matmul
+        | Op::Convert { .. }
+        | Op::Call { .. }
+        | Op::ScanAdjoint { .. } => return None,
     };
     let mut at = 0usize;
     let mut take = |bytes: usize, align: usize| -> Option<usize> {

@@ -2,7 +2,7 @@
 //! entry points (matrixmultiply) and the scalar transcendental functions
 //! used by [`super::transcend`].
 
-use super::transcend::MathFn;
+use super::math::MathFn;
 use adjit_ir::Elem;
 
 /// The symbol name of a scalar math function.
@@ -136,7 +136,7 @@ unsafe extern "C" fn copy_bytes(dst: *mut u8, src: *const u8, n: usize) {
 pub(crate) fn gemm_symbol(elem: Elem) -> &'static str {
     match elem {
         Elem::F32 => "adjit_gemm_f32",
-        _ => "adjit_gemm_f64",
+        Elem::F64 | Elem::I64 | Elem::Bool => "adjit_gemm_f64",
     }
 }
 

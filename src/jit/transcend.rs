@@ -15,8 +15,9 @@
 
 use super::error::CompileError;
 use super::math;
+use super::math::MathFn;
 use super::runtime;
-use adjit_ir::{BinaryOp, Elem, UnaryOp};
+use adjit_ir::Elem;
 use cranelift_codegen::cursor::{Cursor, FuncCursor};
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{
@@ -24,117 +25,14 @@ use cranelift_codegen::ir::{
 };
 use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::FunctionBuilder;
-use cranelift_jit::JITModule;
 use cranelift_module::{FuncId, Linkage, Module};
 use std::collections::HashMap;
-
-/// A transcendental function.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
-pub(crate) enum MathFn {
-    Exp,
-    Log,
-    Log1p,
-    Expm1,
-    Sin,
-    Cos,
-    Tan,
-    Tanh,
-    Sigmoid,
-    Erf,
-    Pow,
-    Atan2,
-}
-
-/// The transcendental function an elementwise op is, if any.
-pub(crate) fn of_unary(op: UnaryOp) -> Option<MathFn> {
-    match op {
-        UnaryOp::Exp => Some(MathFn::Exp),
-        UnaryOp::Log => Some(MathFn::Log),
-        UnaryOp::Log1p => Some(MathFn::Log1p),
-        UnaryOp::Expm1 => Some(MathFn::Expm1),
-        UnaryOp::Sin => Some(MathFn::Sin),
-        UnaryOp::Cos => Some(MathFn::Cos),
-        UnaryOp::Tan => Some(MathFn::Tan),
-        UnaryOp::Tanh => Some(MathFn::Tanh),
-        UnaryOp::Sigmoid => Some(MathFn::Sigmoid),
-        UnaryOp::Erf => Some(MathFn::Erf),
-        UnaryOp::Neg
-        | UnaryOp::Abs
-        | UnaryOp::Sqrt
-        | UnaryOp::Recip
-        | UnaryOp::Floor
-        | UnaryOp::Ceil
-        | UnaryOp::Round
-        | UnaryOp::Sign
-        | UnaryOp::Not => None,
-    }
-}
-
-/// The transcendental function a binary op is, if any.
-pub(crate) fn of_binary(op: BinaryOp) -> Option<MathFn> {
-    match op {
-        BinaryOp::Pow => Some(MathFn::Pow),
-        BinaryOp::Atan2 => Some(MathFn::Atan2),
-        BinaryOp::Add
-        | BinaryOp::Sub
-        | BinaryOp::Mul
-        | BinaryOp::Div
-        | BinaryOp::Min
-        | BinaryOp::Max
-        | BinaryOp::And
-        | BinaryOp::Or => None,
-    }
-}
-
-impl MathFn {
-    pub fn name(self) -> &'static str {
-        match self {
-            MathFn::Exp => "exp",
-            MathFn::Log => "log",
-            MathFn::Log1p => "log1p",
-            MathFn::Expm1 => "expm1",
-            MathFn::Sin => "sin",
-            MathFn::Cos => "cos",
-            MathFn::Tan => "tan",
-            MathFn::Tanh => "tanh",
-            MathFn::Sigmoid => "sigmoid",
-            MathFn::Erf => "erf",
-            MathFn::Pow => "pow",
-            MathFn::Atan2 => "atan2",
-        }
-    }
-
-    /// The inline kernel computing this function.
-    fn kernel(self) -> math::MathFn {
-        match self {
-            MathFn::Exp => math::MathFn::Exp,
-            MathFn::Log => math::MathFn::Log,
-            MathFn::Log1p => math::MathFn::Log1p,
-            MathFn::Expm1 => math::MathFn::Expm1,
-            MathFn::Sin => math::MathFn::Sin,
-            MathFn::Cos => math::MathFn::Cos,
-            MathFn::Tan => math::MathFn::Tan,
-            MathFn::Tanh => math::MathFn::Tanh,
-            MathFn::Sigmoid => math::MathFn::Sigmoid,
-            MathFn::Erf => math::MathFn::Erf,
-            MathFn::Pow => math::MathFn::Pow,
-            MathFn::Atan2 => math::MathFn::Atan2,
-        }
-    }
-
-    pub fn arity(self) -> usize {
-        match self {
-            MathFn::Pow | MathFn::Atan2 => 2,
-            _ => 1,
-        }
-    }
-}
 
 /// What lowering a transcendental needs besides the builder: the module (to
 /// declare imported functions), the function's imported references, the
 /// host's features and the constant cache.
 pub(crate) struct MathCtx<'m> {
-    pub module: &'m mut JITModule,
+    pub module: &'m mut dyn Module,
     pub call_conv: CallConv,
     pub decls: &'m mut HashMap<(MathFn, Elem), FuncId>,
     pub refs: HashMap<(MathFn, Elem), FuncRef>,
@@ -276,7 +174,7 @@ pub(crate) fn emit(
     args: &[Value],
 ) -> Result<Value, CompileError> {
     if !ctx.library {
-        if matches!(f, MathFn::Sin | MathFn::Cos | MathFn::Tan) {
+        if f.is_trig() {
             return guarded_trig(fb, ctx, f, elem, lanes, args[0]);
         }
         return inline_kernel(fb, anchor, ctx, f, elem, lanes, args);
@@ -329,10 +227,10 @@ fn inline_kernel(
     fb.ensure_inserted_block();
     let block = fb
         .current_block()
-        .ok_or_else(|| CompileError::Codegen("internal: no block".into()))?;
+        .ok_or_else(|| CompileError::Internal("transcend: no current block".into()))?;
     let before = fb.func.layout.last_inst(block);
-    let y = math::emit(fb, f.kernel(), ty, args, &mut ctx.consts, ctx.features)
-        .map_err(|e| CompileError::Codegen(format!("internal: math kernel: {e}")))?;
+    let y = math::emit(fb, f, ty, args, &mut ctx.consts, ctx.features)
+        .map_err(|e| CompileError::Internal(format!("transcend: math kernel: {e}")))?;
     if let Some(a) = anchor
         && a != block
     {
@@ -349,7 +247,7 @@ fn inline_kernel(
             .func
             .layout
             .last_inst(a)
-            .ok_or_else(|| CompileError::Codegen("internal: empty anchor".into()))?;
+            .ok_or_else(|| CompileError::Internal("transcend: empty anchor block".into()))?;
         for i in moved {
             fb.func.layout.remove_inst(i);
             fb.func.layout.insert_inst(i, term);

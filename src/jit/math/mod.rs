@@ -218,9 +218,63 @@ impl MathFn {
         }
     }
 
+    /// The function's name in the IR's text format.
+    pub fn name(self) -> &'static str {
+        match self {
+            MathFn::Exp => "exp",
+            MathFn::Log => "log",
+            MathFn::Log1p => "log1p",
+            MathFn::Expm1 => "expm1",
+            MathFn::Sin => "sin",
+            MathFn::Cos => "cos",
+            MathFn::Tan => "tan",
+            MathFn::Tanh => "tanh",
+            MathFn::Sigmoid => "sigmoid",
+            MathFn::Erf => "erf",
+            MathFn::Pow => "pow",
+            MathFn::Atan2 => "atan2",
+            MathFn::Sqrt => "sqrt",
+            MathFn::Floor => "floor",
+            MathFn::Ceil => "ceil",
+            MathFn::Round => "round",
+            MathFn::Sign => "sign",
+            MathFn::Abs => "abs",
+            MathFn::Recip => "recip",
+            MathFn::Min => "min",
+            MathFn::Max => "max",
+        }
+    }
+
+    /// Whether the kernel reduces its argument by multiples of π/2, which is
+    /// accurate only for moderate arguments (sin, cos, tan): callers guard
+    /// it with a fallback for huge ones.
+    pub fn is_trig(self) -> bool {
+        match self {
+            MathFn::Sin | MathFn::Cos | MathFn::Tan => true,
+            MathFn::Exp
+            | MathFn::Log
+            | MathFn::Log1p
+            | MathFn::Expm1
+            | MathFn::Tanh
+            | MathFn::Sigmoid
+            | MathFn::Erf
+            | MathFn::Pow
+            | MathFn::Atan2
+            | MathFn::Sqrt
+            | MathFn::Floor
+            | MathFn::Ceil
+            | MathFn::Round
+            | MathFn::Sign
+            | MathFn::Abs
+            | MathFn::Recip
+            | MathFn::Min
+            | MathFn::Max => false,
+        }
+    }
+
     /// Whether the function is computed by a widened `f64x2` kernel (as
-    /// opposed to natively on the lane type).
-    fn is_transcendental(self) -> bool {
+    /// opposed to natively on the lane type): the transcendental functions.
+    pub fn is_transcendental(self) -> bool {
         match self {
             MathFn::Exp
             | MathFn::Log
