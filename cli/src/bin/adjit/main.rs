@@ -2,6 +2,7 @@
 //! compile and benchmark programs in adjit's text format.
 
 mod bench;
+mod build;
 mod demo;
 mod derive;
 mod error;
@@ -98,6 +99,9 @@ enum Command {
         #[command(flatten)]
         derive: DeriveArgs,
     },
+    /// Compile a function and its derivative ahead of time into an object
+    /// file with a C header.
+    Build(build::BuildArgs),
     /// Print the graph in Graphviz DOT.
     Dot {
         /// The program file.
@@ -168,6 +172,7 @@ fn main() {
             seconds: time,
             json,
         }),
+        Some(Command::Build(args)) => build::run(&args),
         Some(Command::Dot {
             file,
             select,
