@@ -10,6 +10,8 @@ pub use adjit_ir as ir;
 pub mod ad;
 pub mod jit;
 pub mod opt;
+#[cfg(feature = "parallel")]
+pub mod parallel;
 pub mod tape;
 
 pub use ad::{AdError, Mode, grad, hvp, jacobian, jvp, vjp, vmap};

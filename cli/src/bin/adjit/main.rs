@@ -2,6 +2,7 @@
 //! compile and benchmark programs in adjit's text format.
 
 mod bench;
+mod build;
 mod demo;
 mod derive;
 mod error;
@@ -103,6 +104,9 @@ enum Command {
         #[command(flatten)]
         limits: limits::LimitArgs,
     },
+    /// Compile a function and its derivative ahead of time into an object
+    /// file with a C header.
+    Build(build::BuildArgs),
     /// Print the graph in Graphviz DOT.
     Dot {
         /// The program file.
@@ -184,6 +188,7 @@ fn main() {
             json,
             limits: limits.limits(),
         }),
+        Some(Command::Build(args)) => build::run(&args),
         Some(Command::Dot {
             file,
             select,
