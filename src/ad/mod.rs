@@ -78,6 +78,7 @@
 //! ```
 
 mod batch;
+mod custom;
 mod emit;
 mod forward;
 mod jacobian;

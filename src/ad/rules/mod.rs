@@ -135,7 +135,7 @@ pub(crate) fn vjp(
         Op::Call { func } => control::call_vjp(cx, func, x, ybar, needs),
         Op::Scan { .. } => control::scan_vjp(cx, op, x, ybar, needs),
         Op::While { .. } => control::while_vjp(cx, op, x, y, ybar, needs),
-        Op::ScanAdjoint { .. } => control::scan_adjoint_vjp(),
+        Op::ScanAdjoint { .. } => control::scan_adjoint_vjp(cx, op, x, ybar, needs),
     }
 }
 
