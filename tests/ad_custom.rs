@@ -372,3 +372,40 @@ fn rules_with_the_wrong_signature_are_reported() {
     let err = ad::grad(&m, "f", &[0]).unwrap_err().to_string();
     assert!(err.contains("VJP rule"), "{err}");
 }
+
+#[test]
+fn the_text_format_prints_and_parses_attachments() {
+    let text = format!("{LSE}\nrules @lse, jvp=@lse_jvp, vjp=@lse_vjp\n");
+    let m = parse(&text);
+    assert_eq!(m, lse_with(true, true));
+    let printed = m.to_string();
+    assert!(
+        printed.ends_with("\nrules @lse, jvp=@lse_jvp, vjp=@lse_vjp\n"),
+        "{printed}"
+    );
+    assert_eq!(parse(&printed), m);
+    assert_eq!(parse(&printed).to_string(), printed);
+    for (line, message) in [
+        (
+            "rules @lse, jvp=@nope",
+            "1:17: error: no function named @nope",
+        ),
+        (
+            "rules @nope, vjp=@lse_vjp",
+            "1:7: error: no function named @nope",
+        ),
+        ("rules @lse", "expected `, jvp=@rule` or `, vjp=@rule`"),
+        (
+            "rules @lse, vjp=@lse_vjp, vjp=@lse_vjp",
+            "`vjp=` is given twice",
+        ),
+        ("rules @lse, hvp=@lse_vjp", "expected `jvp=` or `vjp=`"),
+    ] {
+        let source = format!("{line}\n{LSE}");
+        let err = parse_module(&source).unwrap_err().render("t", &source);
+        assert!(err.contains(message), "{line}: {err}");
+    }
+    let twice = format!("{LSE}\nrules @lse, jvp=@lse_jvp\nrules @lse, vjp=@lse_vjp\n");
+    let err = parse_module(&twice).unwrap_err().to_string();
+    assert!(err.contains("@lse is given rules twice"), "{err}");
+}

@@ -139,3 +139,210 @@ fn grad_of_grad_through_a_scan_matches_differences_of_the_compiled_gradient() {
         check_second_derivative(&m, &[0.4, 1.3, -0.8], &format!("scan{policy}"));
     }
 }
+
+/// A loss of vector parameters through a scan whose body calls a function
+/// and runs a nested scan, with a per-step output; `ATTRS` is replaced by
+/// the reverse flag and policy.
+const VSCAN: &str = "
+func @inner(%w: f64, %c: f64, %x: f64) -> (f64, f64) {
+  %cw: f64 = mul %c, %w
+  %t: f64 = add %cw, %x
+  %c2: f64 = sin %t
+  %y: f64 = mul %c2, %x
+  return %c2, %y
+}
+
+func @sq(%u: f64[3]) -> f64[3] {
+  %y: f64[3] = mul %u, %u
+  return %y
+}
+
+func @body(%a: f64[3], %w: f64, %h: f64[3], %x: f64[3]) -> (f64[3], f64) {
+  %ah: f64[3] = mul %a, %h
+  %hh: f64[3] = call @sq(%h)
+  %ws: f64[3] = broadcast %w, dims=[]
+  %q: f64[3] = mul %ws, %hh
+  %u: f64[3] = add %ah, %q
+  %ux: f64[3] = add %u, %x
+  %h2: f64[3] = tanh %ux
+  %s0: f64 = const 0.1
+  %s1: f64, %zs: f64[3] = scan @inner, length=3, consts=(%w), carry=(%s0), xs=(%h2)
+  %z: f64 = reduce_sum %zs, axes=[0]
+  %y: f64 = mul %z, %s1
+  return %h2, %y
+}
+
+func @f(%a: f64[3], %w: f64, %h0: f64[3], %xs: f64[5, 3]) -> f64 {
+  %hT: f64[3], %ys: f64[5] = scan @body, length=5, consts=(%a, %w), carry=(%h0), xs=(%xs)ATTRS
+  %s: f64 = reduce_sum %ys, axes=[0]
+  %hh: f64[3] = mul %hT, %hT
+  %q: f64 = reduce_sum %hh, axes=[0]
+  %y: f64 = add %s, %q
+  return %y
+}
+";
+
+/// A loss through a `while` over a vector state and a counter, run for
+/// `NTRIPS` trips at most (fewer than `max`, or all of it).
+const VWHILE: &str = "
+func @more(%a: f64[3], %c: f64, %n: i64, %x: f64[3], %k: i64) -> bool {
+  %go: bool = lt %k, %n
+  return %go
+}
+
+func @step(%a: f64[3], %c: f64, %n: i64, %x: f64[3], %k: i64) -> (f64[3], i64) {
+  %ax: f64[3] = mul %a, %x
+  %s: f64[3] = sin %ax
+  %cs: f64[3] = broadcast %c, dims=[]
+  %t: f64[3] = mul %cs, %s
+  %x2: f64[3] = add %x, %t
+  %one: i64 = const 1
+  %k2: i64 = add %k, %one
+  return %x2, %k2
+}
+
+func @f(%a: f64[3], %c: f64, %x0: f64[3]) -> f64 {
+  %n: i64 = const NTRIPS
+  %k0: i64 = const 0
+  %x: f64[3], %k: i64, %trips: i64 = while @more, @step, max=6, consts=(%a, %c, %n), init=(%x0, %k0)ATTRS
+  %xx: f64[3] = mul %x, %x
+  %y: f64 = reduce_sum %xx, axes=[0]
+  return %y
+}
+";
+
+fn vscan_args() -> Vec<Tensor> {
+    let xs: Vec<f64> = (0..15).map(|i| ((i as f64) * 0.77).sin() * 0.8).collect();
+    vec![
+        t(&[3], vec![0.4, -0.3, 0.6]),
+        s(0.3),
+        t(&[3], vec![0.5, -0.2, 0.1]),
+        t(&[5, 3], xs),
+    ]
+}
+
+fn vwhile_args() -> Vec<Tensor> {
+    vec![
+        t(&[3], vec![0.7, -0.4, 1.1]),
+        s(0.6),
+        t(&[3], vec![0.3, 0.9, -0.5]),
+    ]
+}
+
+/// `vjp(grad f)` with the gradient outputs seeded by `v` is `H v` (the
+/// Hessian is symmetric): against `jvp(grad f)`, against central
+/// differences of the interpreted first gradient, and compiled against
+/// interpreted. `jacobian(grad f, Reverse)` against `jacobian(grad f,
+/// Forward)`.
+fn check_reverse_over_reverse(m: &Module, args: &[Tensor], what: &str) {
+    let wrt: Vec<usize> = (0..args.len())
+        .filter(|&i| args[i].as_f64().is_some())
+        .collect();
+    let (gm, gf) = ad::grad(m, "f", &wrt).unwrap();
+    let (rm, rf) = ad::vjp(&gm, &gf, &wrt).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let (hm, hf) = ad::hvp(m, "f", &wrt).unwrap();
+    let v: Vec<Tensor> = wrt
+        .iter()
+        .map(|&i| {
+            let n = args[i].len();
+            let shape = args[i].shape().to_vec();
+            t(
+                &shape,
+                (0..n).map(|k| ((k as f64) * 1.37 + 0.2).cos()).collect(),
+            )
+        })
+        .collect();
+    // vjp of grad: (x..., ȳ of the loss, ȳ of each gradient output).
+    let mut rargs = args.to_vec();
+    rargs.push(s(0.0));
+    rargs.extend(v.iter().cloned());
+    let rr = run(&rm, &rf, &rargs);
+    let n_out = 1 + wrt.len();
+    let mut hargs = args.to_vec();
+    hargs.extend(v.iter().cloned());
+    let fr = run(&hm, &hf, &hargs);
+    // Central differences of the first gradient along v.
+    let h = 1e-5;
+    let along = |sign: f64| -> Vec<Tensor> {
+        let mut x = args.to_vec();
+        for (k, &i) in wrt.iter().enumerate() {
+            let d: Vec<f64> = floats(&args[i])
+                .iter()
+                .zip(floats(&v[k]))
+                .map(|(a, b)| a + sign * h * b)
+                .collect();
+            x[i] = t(args[i].shape(), d);
+        }
+        run(&gm, &gf, &x)
+    };
+    let (plus, minus) = (along(1.0), along(-1.0));
+    let compiled = {
+        let types: Vec<_> = rargs.iter().map(Tensor::ty).collect();
+        let c = adjit::jit::compile_for(&rm, &rf, &types)
+            .unwrap_or_else(|e| panic!("{what}: compile: {e}"));
+        let refs: Vec<&Tensor> = rargs.iter().collect();
+        c.call(&refs).unwrap()
+    };
+    for k in 0..wrt.len() {
+        let got = floats(&rr[n_out + k]);
+        let fwd = floats(&fr[k]);
+        let fd: Vec<f64> = floats(&plus[1 + k])
+            .iter()
+            .zip(floats(&minus[1 + k]))
+            .map(|(a, b)| (a - b) / (2.0 * h))
+            .collect();
+        assert_all_close(
+            &format!("{what}: vjp(grad) vs jvp(grad), param {k}"),
+            &got,
+            &fwd,
+            1e-10,
+        );
+        assert_all_close(
+            &format!("{what}: vjp(grad) vs differences, param {k}"),
+            &got,
+            &fd,
+            1e-6,
+        );
+        let jit = floats(&compiled[n_out + k]);
+        assert_all_close(&format!("{what}: compiled, param {k}"), &jit, &got, 1e-12);
+    }
+    // Hessian blocks, reverse over reverse against forward over reverse.
+    let (jr, jrf) =
+        ad::jacobian(&gm, &gf, &wrt, ad::Mode::Reverse).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let (jf, jff) = ad::jacobian(&gm, &gf, &wrt, ad::Mode::Forward).unwrap();
+    let a = run(&jr, &jrf, args);
+    let b = run(&jf, &jff, args);
+    assert_eq!(a.len(), b.len());
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_all_close(
+            &format!("{what}: Jacobian block {i}"),
+            &floats(x),
+            &floats(y),
+            1e-10,
+        );
+    }
+}
+
+#[test]
+fn vjp_and_reverse_jacobian_of_a_scan_gradient_under_every_policy() {
+    for policy in POLICIES {
+        for reverse in ["", ", reverse"] {
+            let m = parse(&VSCAN.replace("ATTRS", &format!("{reverse}{policy}")));
+            check_reverse_over_reverse(&m, &vscan_args(), &format!("scan{reverse}{policy}"));
+        }
+    }
+}
+
+#[test]
+fn vjp_and_reverse_jacobian_of_a_while_gradient_under_every_policy() {
+    for policy in POLICIES {
+        for trips in [0, 1, 4, 6, 9] {
+            let m = parse(
+                &VWHILE
+                    .replace("ATTRS", policy)
+                    .replace("NTRIPS", &trips.to_string()),
+            );
+            check_reverse_over_reverse(&m, &vwhile_args(), &format!("while n={trips}{policy}"));
+        }
+    }
+}
