@@ -248,6 +248,19 @@ fn a_rule_unlike_the_body_is_the_one_differentiated() {
         );
         let c = jit::compile_for(&vm, &vf, &[batch.ty()]).unwrap();
         assert_all_close(&what, &floats(&c.call(&[&batch]).unwrap()[1]), &want, 1e-15);
+        // Derivatives of the batched function, and of a batched caller.
+        let ones = t(&[3], vec![1.0; 3]);
+        for func in ["f", "g"] {
+            let k = if func == "f" { 1.0 } else { 3.0 };
+            let scaled: Vec<f64> = want.iter().map(|v| k * v).collect();
+            let (bm, bf) = ad::vmap(&m, func, &[0], Dim::from(3usize)).unwrap();
+            let (rm, rf) = ad::vjp(&bm, &bf, &[0]).unwrap();
+            let got = floats(&run(&rm, &rf, &[batch.clone(), ones.clone()])[1]);
+            assert_all_close(&format!("{what}: vjp(vmap {func})"), &got, &scaled, 1e-15);
+            let (fm, ff) = ad::jvp(&bm, &bf, &[0]).unwrap();
+            let got = floats(&run(&fm, &ff, &[batch.clone(), ones.clone()])[1]);
+            assert_all_close(&format!("{what}: jvp(vmap {func})"), &got, &scaled, 1e-15);
+        }
         // Forward mode and the forward-mode Jacobian.
         let (jm, jf) = ad::jvp(&m, "f", &[0]).unwrap();
         assert_close(

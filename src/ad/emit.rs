@@ -63,6 +63,11 @@ impl Ctx {
         self.memo.get(key).cloned()
     }
 
+    /// Remembers an existing derived function under another key.
+    pub fn remember(&mut self, key: String, d: Derived) {
+        self.memo.insert(key, d);
+    }
+
     /// Adds a finished function under a fresh name derived from `base`, and
     /// remembers it under `key`.
     pub fn add(
