@@ -346,3 +346,95 @@ fn vjp_and_reverse_jacobian_of_a_while_gradient_under_every_policy() {
         }
     }
 }
+
+/// The other second-order compositions through loops, against `hvp`:
+/// reverse over forward (`grad` of the directional derivative is `H v`),
+/// forward over forward (`vᵀ H v`), and reverse over batching (`vjp` of
+/// the batched function is the batched gradient).
+fn check_other_compositions(m: &Module, args: &[Tensor], what: &str) {
+    let wrt: Vec<usize> = (0..args.len())
+        .filter(|&i| args[i].as_f64().is_some())
+        .collect();
+    let v: Vec<Tensor> = wrt
+        .iter()
+        .map(|&i| {
+            let n = args[i].len();
+            t(
+                args[i].shape(),
+                (0..n).map(|k| ((k as f64) * 0.71 + 0.4).sin()).collect(),
+            )
+        })
+        .collect();
+    let mut hargs = args.to_vec();
+    hargs.extend(v.iter().cloned());
+    let (hm, hf) = ad::hvp(m, "f", &wrt).unwrap();
+    let hv = run(&hm, &hf, &hargs);
+    // grad(jvp f): the tangent output is the last; differentiate it in x.
+    let (jm, jf) = ad::jvp(m, "f", &wrt).unwrap();
+    let (gm, gf) = ad::grad(&jm, &jf, &wrt).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let out = run(&gm, &gf, &hargs);
+    for k in 0..wrt.len() {
+        let got = floats(&out[2 + k]);
+        assert_all_close(
+            &format!("{what}: grad(jvp f) {k}"),
+            &got,
+            &floats(&hv[k]),
+            1e-10,
+        );
+    }
+    // jvp(jvp f) along v twice: vᵀ H v.
+    let n = args.len() + wrt.len();
+    let (j2m, j2f) = ad::jvp(&jm, &jf, &(0..n).collect::<Vec<_>>()).unwrap();
+    let mut j2args = hargs.clone();
+    j2args.extend(v.iter().cloned());
+    j2args.extend(
+        v.iter()
+            .map(|t| Tensor::f64(t.shape(), vec![0.0; t.len()]).unwrap()),
+    );
+    let out = run(&j2m, &j2f, &j2args);
+    let vhv: f64 = (0..wrt.len())
+        .map(|k| {
+            floats(&v[k])
+                .iter()
+                .zip(floats(&hv[k]))
+                .map(|(a, b)| a * b)
+                .sum::<f64>()
+        })
+        .sum();
+    assert_close(&format!("{what}: jvp(jvp f)"), scalar(&out[3]), vhv, 1e-10);
+    // vjp(vmap f) against vmap(grad f), over a batch of two copies of
+    // the first parameter, one shifted.
+    let p0 = wrt[0];
+    let x0 = floats(&args[p0]);
+    let mut stacked = x0.clone();
+    stacked.extend(x0.iter().map(|x| x + 0.1));
+    let mut shape = vec![2];
+    shape.extend_from_slice(args[p0].shape());
+    let mut bargs = args.to_vec();
+    bargs[p0] = t(&shape, stacked);
+    let (bm, bf) = ad::vmap(m, "f", &[p0], adjit::ir::Dim::from(2usize)).unwrap();
+    let (rm, rf) = ad::vjp(&bm, &bf, &[p0]).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut rargs = bargs.clone();
+    rargs.push(t(&[2], vec![1.0, 1.0]));
+    let got = floats(&run(&rm, &rf, &rargs)[1]);
+    let (g1, n1) = ad::grad(m, "f", &[p0]).unwrap();
+    let (vm, vf) = ad::vmap(&g1, &n1, &[p0], adjit::ir::Dim::from(2usize)).unwrap();
+    let want = floats(&run(&vm, &vf, &bargs)[1]);
+    assert_all_close(&format!("{what}: vjp(vmap f)"), &got, &want, 1e-12);
+}
+
+#[test]
+fn every_second_order_composition_through_scan_and_while() {
+    for policy in [", checkpoint=binomial(3)", ""] {
+        let m = parse(&VSCAN.replace("ATTRS", policy));
+        check_other_compositions(&m, &vscan_args(), &format!("scan{policy}"));
+        for trips in [0, 4, 9] {
+            let m = parse(
+                &VWHILE
+                    .replace("ATTRS", policy)
+                    .replace("NTRIPS", &trips.to_string()),
+            );
+            check_other_compositions(&m, &vwhile_args(), &format!("while n={trips}{policy}"));
+        }
+    }
+}
