@@ -438,3 +438,68 @@ fn every_second_order_composition_through_scan_and_while() {
         }
     }
 }
+
+/// Straight-line code with a call of log-sum-exp, whose stable rules are
+/// attached by the `RULES` line (or not).
+const LINE: &str = "
+func @lse(%x: f64[n]) -> f64 {
+  %e: f64[n] = exp %x
+  %s: f64 = reduce_sum %e, axes=[0]
+  %y: f64 = log %s
+  return %y
+}
+
+func @softmax(%x: f64[n]) -> (f64, f64[n]) {
+  %m: f64 = reduce_max %x, axes=[0]
+  %mb: f64[n] = broadcast %m, dims=[]
+  %d: f64[n] = sub %x, %mb
+  %e: f64[n] = exp %d
+  %s: f64 = reduce_sum %e, axes=[0]
+  %ls: f64 = log %s
+  %y: f64 = add %m, %ls
+  %sb: f64[n] = broadcast %s, dims=[]
+  %p: f64[n] = div %e, %sb
+  return %y, %p
+}
+
+func @lse_vjp(%x: f64[n], %y_bar: f64) -> (f64, f64[n]) {
+  %y: f64, %p: f64[n] = call @softmax(%x)
+  %yb: f64[n] = broadcast %y_bar, dims=[]
+  %x_bar: f64[n] = mul %p, %yb
+  return %y, %x_bar
+}
+
+func @lse_jvp(%x: f64[n], %x_dot: f64[n]) -> (f64, f64) {
+  %y: f64, %p: f64[n] = call @softmax(%x)
+  %px: f64[n] = mul %p, %x_dot
+  %y_dot: f64 = reduce_sum %px, axes=[0]
+  return %y, %y_dot
+}
+
+func @f(%a: f64[3], %c: f64, %x0: f64[3]) -> f64 {
+  %ax: f64[3] = mul %a, %x0
+  %s: f64[3] = sin %ax
+  %cs: f64[3] = broadcast %c, dims=[]
+  %t: f64[3] = mul %cs, %s
+  %u: f64[3] = add %t, %a
+  %l: f64 = call @lse(%u)
+  %y: f64 = mul %l, %c
+  return %y
+}
+RULES
+";
+
+#[test]
+fn every_composition_through_straight_line_code_and_custom_rules() {
+    for rules in [
+        "",
+        "rules @lse, jvp=@lse_jvp",
+        "rules @lse, vjp=@lse_vjp",
+        "rules @lse, jvp=@lse_jvp, vjp=@lse_vjp",
+    ] {
+        let m = parse(&LINE.replace("RULES", rules));
+        let what = if rules.is_empty() { "no rules" } else { rules };
+        check_reverse_over_reverse(&m, &vwhile_args(), what);
+        check_other_compositions(&m, &vwhile_args(), what);
+    }
+}

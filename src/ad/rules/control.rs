@@ -52,8 +52,13 @@
 //!
 //! `scan_adjoint` has a JVP (a `scan_adjoint` of the tangent steps of its
 //! forward and reverse steps), so forward-over-reverse works through loops
-//! (`hvp`). It has no VJP ([`AdError::Unsupported`]): reverse-over-reverse
-//! (`vjp` of a gradient) through a loop is not supported.
+//! (`hvp`), and a VJP (see [`scan_adjoint_vjp`]: the reverse sweep run
+//! again recording its carries, a `scan` that reverses it, and a
+//! `scan_adjoint` of the forward recurrence), so reverse-over-reverse does
+//! (`grad(grad f)`, `vjp(grad f)`), under every checkpointing policy, in
+//! existing ops the JIT compiles. The VJP holds two stacks of one row per
+//! step (the reverse sweep's carries and the forward states' cotangents),
+//! whatever the policy: the policy bounds the forward states only.
 
 use super::super::AdError;
 use super::super::batch::{VmapSpec, batched_type, to_batched};

@@ -12,7 +12,7 @@
 //! | [`structural`] | broadcast, reshape, transpose, slice, pad, concat, gather, scatter-add |
 //! | [`reduce`] | reduce sum / prod / max / min |
 //! | [`linalg`] | matmul |
-//! | [`control`] | call, scan, while, scan_adjoint (JVP and batching) |
+//! | [`control`] | call, scan, while, scan_adjoint |
 //!
 //! `const`, `iota` and `size` have no operands, hence no derivative and no
 //! batch axis; their arms are here.
