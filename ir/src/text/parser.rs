@@ -52,6 +52,13 @@ struct Parser<'a> {
     errors: Vec<ParseError>,
 }
 
+/// Parses `src` into function syntax trees and the syntax errors found.
+#[cfg(test)]
+fn parse(src: &str) -> (Vec<FuncAst>, Vec<ParseError>) {
+    let (funcs, _, errors) = parse_with_rules(src);
+    (funcs, errors)
+}
+
 /// Parses `src` into function syntax trees, the custom-rule attachments
 /// (`rules` lines between functions) and the syntax errors found.
 pub(super) fn parse_with_rules(src: &str) -> (Vec<FuncAst>, Vec<RulesAst>, Vec<ParseError>) {
