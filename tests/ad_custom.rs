@@ -422,3 +422,26 @@ fn the_text_format_prints_and_parses_attachments() {
     let err = parse_module(&twice).unwrap_err().to_string();
     assert!(err.contains("@lse is given rules twice"), "{err}");
 }
+
+#[test]
+fn a_rule_that_needs_its_own_derivative_is_an_error() {
+    // A JVP rule that calls its function on the tangent: reverse mode by
+    // transposition would need the adjoint it is building.
+    let text = "
+func @f(%x: f64) -> f64 {
+  %y: f64 = sin %x
+  return %y
+}
+
+func @f_jvp(%x: f64, %x_dot: f64) -> (f64, f64) {
+  %y: f64 = sin %x
+  %t: f64 = call @f(%x_dot)
+  return %y, %t
+}
+
+rules @f, jvp=@f_jvp
+";
+    let m = parse(text);
+    let err = ad::grad(&m, "f", &[0]).unwrap_err().to_string();
+    assert!(err.contains("needs the derivative it defines"), "{err}");
+}

@@ -58,9 +58,34 @@ fn zeros(
     vs.map(|v| cx.splat(f.ty(v).clone(), 0.0)).collect()
 }
 
+/// A rule whose derivative needs the derivative it defines.
+fn cycle(func: &str) -> AdError {
+    AdError::BadOutput {
+        func: func.to_string(),
+        reason: "a custom rule needs the derivative it defines (a rule used by \
+                 transposition must not differentiate a call of its own function)"
+            .into(),
+    }
+}
+
 impl Ctx {
     /// The tangent function of `func` from its custom rules.
     pub(crate) fn custom_jvp(
+        &mut self,
+        func: &str,
+        rules: &CustomRules,
+        spec: &JvpSpec,
+        key: String,
+    ) -> Result<Derived, AdError> {
+        if !self.building.insert(func.to_string()) {
+            return Err(cycle(func));
+        }
+        let d = self.custom_jvp_in(func, rules, spec, key);
+        self.building.remove(func);
+        d
+    }
+
+    fn custom_jvp_in(
         &mut self,
         func: &str,
         rules: &CustomRules,
@@ -125,6 +150,21 @@ impl Ctx {
 
     /// The adjoint function of `func` from its custom rules.
     pub(crate) fn custom_vjp(
+        &mut self,
+        func: &str,
+        rules: &CustomRules,
+        spec: &VjpSpec,
+        key: String,
+    ) -> Result<Derived, AdError> {
+        if !self.building.insert(func.to_string()) {
+            return Err(cycle(func));
+        }
+        let d = self.custom_vjp_in(func, rules, spec, key);
+        self.building.remove(func);
+        d
+    }
+
+    fn custom_vjp_in(
         &mut self,
         func: &str,
         rules: &CustomRules,
