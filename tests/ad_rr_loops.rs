@@ -349,8 +349,9 @@ fn vjp_and_reverse_jacobian_of_a_while_gradient_under_every_policy() {
 
 /// The other second-order compositions through loops, against `hvp`:
 /// reverse over forward (`grad` of the directional derivative is `H v`),
-/// forward over forward (`vᵀ H v`), and reverse over batching (`vjp` of
-/// the batched function is the batched gradient).
+/// forward over forward (`vᵀ H v`), and derivatives of batching (`vjp` of
+/// the batched function is the batched gradient, `jvp` along ones its
+/// lanes' sums).
 fn check_other_compositions(m: &Module, args: &[Tensor], what: &str) {
     let wrt: Vec<usize> = (0..args.len())
         .filter(|&i| args[i].as_f64().is_some())
@@ -421,6 +422,13 @@ fn check_other_compositions(m: &Module, args: &[Tensor], what: &str) {
     let (vm, vf) = ad::vmap(&g1, &n1, &[p0], adjit::ir::Dim::from(2usize)).unwrap();
     let want = floats(&run(&vm, &vf, &bargs)[1]);
     assert_all_close(&format!("{what}: vjp(vmap f)"), &got, &want, 1e-12);
+    // jvp(vmap f) along ones: each lane's gradient summed.
+    let (fm, ff) = ad::jvp(&bm, &bf, &[p0]).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let mut fargs = bargs.clone();
+    fargs.push(t(&shape, vec![1.0; 2 * x0.len()]));
+    let got = floats(&run(&fm, &ff, &fargs)[1]);
+    let lane: Vec<f64> = want.chunks(x0.len()).map(|c| c.iter().sum()).collect();
+    assert_all_close(&format!("{what}: jvp(vmap f)"), &got, &lane, 1e-12);
 }
 
 #[test]
