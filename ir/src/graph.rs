@@ -596,6 +596,57 @@ impl Graph {
         )
     }
 
+    /// [`Graph::scan`] returning an array of its `N` results (the final
+    /// carry, then the stacked per-step outputs): a body with another number
+    /// of outputs is a recorded error (and `N` poisoned values), so the
+    /// results can be destructured without a panic.
+    ///
+    /// ```
+    /// use adjit_ir::{Graph, Module, Type};
+    /// let g = Graph::new("step");
+    /// let (a, s) = (g.param("a", Type::f64(&[])), g.param("s", Type::f64(&[])));
+    /// let mut m = Module::new();
+    /// m.add(g.finish(&[s * a, s]).unwrap()).unwrap(); // carry s·a, output s
+    ///
+    /// let g = Graph::with_module("powers", &m);
+    /// let a = g.param("a", Type::f64(&[]));
+    /// let [last, all] = g.scan_n("step", 4, &[a], &[g.scalar(1.0)], &[]);
+    /// assert_eq!(all.ty(), Type::f64(&[4]));
+    /// assert!(g.finish(&[last, all]).is_ok());
+    /// ```
+    #[track_caller]
+    pub fn scan_n<'g, const N: usize>(
+        &'g self,
+        body: &str,
+        length: impl Into<Dim>,
+        consts: &[Var<'g>],
+        init: &[Var<'g>],
+        xs: &[Var<'g>],
+    ) -> [Var<'g>; N] {
+        let loc = Location::caller();
+        let known = self.inner.borrow().sigs.get(body).map(|s| s.1.len());
+        let mut out = [self.var(None); N];
+        match known {
+            Some(n) if n != N => {
+                self.record("scan", format!("@{body} has {n} output(s), not {N}"), loc)
+            }
+            _ => {
+                let r = self.scan_at(
+                    loc,
+                    body,
+                    length.into(),
+                    [consts, init, xs],
+                    false,
+                    Checkpoint::All,
+                );
+                for (slot, v) in out.iter_mut().zip(r) {
+                    *slot = v;
+                }
+            }
+        }
+        out
+    }
+
     /// [`Graph::scan`] with the checkpointing policy of its reverse-mode
     /// derivative (see [`crate::checkpoint`]).
     #[track_caller]
@@ -1289,6 +1340,39 @@ impl<'g> Var<'g> {
             return self.g.var(None);
         }
         self.slice(&ranges)
+    }
+
+    /// Entry `i` along axis 0 with that axis removed, as numpy's `x[i]`: an
+    /// element of a vector is a scalar, a row of a matrix a vector. `i` is
+    /// an integer or a [`Dim`]; a negative one is an error.
+    ///
+    /// ```
+    /// use adjit_ir::{Graph, Type};
+    /// let g = Graph::new("f");
+    /// let s = g.param("s", Type::f64(&[2]));
+    /// let (x, y) = (s.at(0), s.at(1));
+    /// assert_eq!(x.ty(), Type::f64(&[]));
+    /// assert!(g.finish(&[x * y]).is_ok());
+    /// ```
+    #[track_caller]
+    pub fn at(self, i: impl Into<Dim>) -> Var<'g> {
+        let loc = Location::caller();
+        let i = i.into();
+        let ty = self.ty();
+        if ty.rank() == 0 {
+            self.g
+                .record("slice", format!("cannot index the scalar {ty}"), loc);
+            return self.g.var(None);
+        }
+        let stop = match i.checked_add(&Dim::ONE) {
+            Ok(d) => d,
+            Err(e) => {
+                self.g.record("slice", e.to_string(), loc);
+                return self.g.var(None);
+            }
+        };
+        let row = self.slice_axis(0, i, stop);
+        row.reshape_at(Shape(ty.shape.0[1..].to_vec()), loc)
     }
 
     /// Pads with `value`: `lo[i]` before and `hi[i]` after along each axis.
