@@ -565,10 +565,12 @@ impl Func {
         } else {
             Module::clone(&self.module)
         };
-        let compiled = match params {
-            Some(types) => jit::compile_for_with(&module, &self.name, types, &options.jit)?,
-            None => jit::compile_with(&module, &self.name, &options.jit)?,
-        };
+        // Specialising even a function whose own sizes are known also
+        // specialises the callees and loop bodies it reaches (a batched
+        // callee may be generic in its batch size).
+        let own = self.function().param_types();
+        let types = params.unwrap_or(&own);
+        let compiled = jit::compile_for_with(&module, &self.name, types, &options.jit)?;
         Ok(Compiled {
             name: self.name.to_string(),
             params: self.param_names().iter().map(|s| s.to_string()).collect(),
