@@ -41,3 +41,8 @@ pub use func::{Arg, Args, Builder, CompileOptions, Compiled, Func, Key, Outputs}
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+
+/// The examples of the guide to loops, compiled and run as doc tests.
+#[doc = include_str!("../docs/loops.md")]
+#[cfg(doctest)]
+pub struct LoopsDoctests;

@@ -106,6 +106,12 @@ fn cases() -> Vec<Case> {
             |x| vec![d3(x)],
         ),
         (
+            "jvp ∘ jvp ∘ grad",
+            |f| f.grad()?.jvp()?.wrt([0])?.jvp(),
+            vec![2.0, 1.0],
+            |x| vec![d1(x), 2.0 * d2(x), d2(x), 2.0 * d3(x)],
+        ),
+        (
             "jacobian ∘ grad",
             |f| f.grad()?.jacobian(),
             vec![],
@@ -175,6 +181,27 @@ fn the_composition_table() -> Result<(), Error> {
             assert!(*cell == "works" || *cell == "unsupported", "{name}: {cell}");
         } else {
             assert_eq!(*cell, "works", "{name}, loop={through_loop}");
+        }
+    }
+    Ok(())
+}
+
+/// `vmap` of derivatives: each row is the derivative at that row's point.
+#[test]
+fn vmap_of_derivatives() -> Result<(), Error> {
+    let xs = [0.3, 0.7, -1.2];
+    for through_loop in [false, true] {
+        let f = f(through_loop)?;
+        let g = f.grad()?.vmap([0], 3)?.compile()?;
+        let got = g.call((&xs,))?.to_vec(0)?;
+        let h = f.hvp()?.vmap([0], 3)?.compile()?;
+        let got_h = h.call((&xs, 2.0))?.to_vec(0)?;
+        for (i, &x) in xs.iter().enumerate() {
+            assert!((got[i] - d1(x)).abs() <= 1e-14, "loop={through_loop}");
+            assert!(
+                (got_h[i] - 2.0 * d2(x)).abs() <= 1e-14,
+                "loop={through_loop}"
+            );
         }
     }
     Ok(())
