@@ -11,12 +11,16 @@
 //! output named that does not exist, an output read as the wrong type).
 
 use crate::ad::AdError;
+use crate::jit::math::MathError;
 use crate::jit::{CallError, CompileError};
 use crate::opt::OptError;
+use crate::tape::TapeError;
+use adjit_ir::checkpoint::BadCheckpoint;
+use adjit_ir::dim::{DimEvalError, DimOverflow};
 use adjit_ir::function::DuplicateFunction;
 use adjit_ir::{
-    BuildError, BuildErrors, EvalError, InstantiateError, ParseErrors, TensorError, Type,
-    VerifyErrors,
+    BuildError, BuildErrors, EvalError, InstantiateError, ParseError, ParseErrors, TensorError,
+    Type, TypeError, VerifyErrors,
 };
 
 /// Any error of adjit's public API. Match on the variant to tell them apart;
@@ -57,6 +61,24 @@ pub enum Error {
     /// Tensor data does not fit its shape.
     #[error(transparent)]
     Tensor(#[from] TensorError),
+    /// An op's operands do not fit its type rule.
+    #[error(transparent)]
+    Type(#[from] TypeError),
+    /// Dimension arithmetic overflowed.
+    #[error(transparent)]
+    DimOverflow(#[from] DimOverflow),
+    /// A dimension could not be evaluated to a size.
+    #[error(transparent)]
+    DimEval(#[from] DimEvalError),
+    /// A checkpointing policy's parameter is unusable.
+    #[error(transparent)]
+    Checkpoint(#[from] BadCheckpoint),
+    /// A tape entry point was given arguments that do not fit.
+    #[error(transparent)]
+    Tape(#[from] TapeError),
+    /// A math kernel was asked for a type it does not support.
+    #[error(transparent)]
+    Math(#[from] MathError),
     /// No function of that name.
     #[error("no function named @{0}")]
     UnknownFunction(String),
@@ -84,6 +106,12 @@ pub enum Error {
         /// What it was read as.
         wanted: &'static str,
     },
+}
+
+impl From<ParseError> for Error {
+    fn from(e: ParseError) -> Error {
+        Error::Parse(ParseErrors(vec![e]))
+    }
 }
 
 impl From<BuildError> for Error {

@@ -173,16 +173,46 @@ impl Func {
     }
 
     /// The function's name (without `@`).
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let f = g.finish(&[x * 2.0])?;
+    /// assert_eq!(f.name(), "f");
+    /// assert_eq!(f.grad()?.name(), "f_gradient");
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The module holding the function and its callees.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let f = g.finish(&[x * 2.0])?;
+    /// let df = f.grad()?;
+    /// let names: Vec<&str> = df.module().functions().iter().map(|g| g.name()).collect();
+    /// assert_eq!(names, ["f", "f_grad", "f_gradient"]); // f, AD's value-and-gradient, the gradient
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn module(&self) -> &Module {
         &self.module
     }
 
     /// The function itself.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let f = g.finish(&[x * 2.0])?;
+    /// assert_eq!(f.function().outputs().len(), 1);
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn function(&self) -> &Function {
         self.module
             .get(&self.name)
@@ -274,6 +304,20 @@ impl Func {
 
     /// The differentiated parameters: those chosen with [`Func::wrt`], or
     /// every float parameter.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::{Elem, Shape, Type}};
+    /// let g = Builder::new("f");
+    /// let (x, k, y) = (
+    ///     g.param("x", Type::f64(&[])),
+    ///     g.param("k", Type::new(Elem::I64, Shape::scalar())),
+    ///     g.param("y", Type::f64(&[])),
+    /// );
+    /// let f = g.finish(&[x * y + k.convert(Elem::F64)])?;
+    /// assert_eq!(f.wrt_indices(), [0, 2]); // the float ones
+    /// assert_eq!(f.wrt(["y"])?.wrt_indices(), [2]);
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn wrt_indices(&self) -> Vec<usize> {
         match &self.wrt {
             Some(w) => w.clone(),
@@ -598,6 +642,15 @@ impl Func {
 }
 
 /// The module in the text format, the entry last.
+///
+/// ```
+/// use adjit::{Builder, ir::Type};
+/// let g = Builder::new("f");
+/// let x = g.param("x", Type::f64(&[]));
+/// let f = g.finish(&[x.sin()])?;
+/// assert!(f.to_string().starts_with("func @f(%x: f64) -> f64 {"));
+/// # Ok::<(), adjit::Error>(())
+/// ```
 impl fmt::Display for Func {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&print_module(&self.module))
@@ -689,6 +742,16 @@ impl Builder {
     }
 
     /// The functions this builder sees.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let f = g.finish(&[x * 2.0])?;
+    /// let g = f.builder("h");
+    /// assert!(g.module().contains("f"));
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn module(&self) -> &Module {
         &self.module
     }
@@ -1000,16 +1063,43 @@ impl Compiled {
     }
 
     /// The compiled function's name.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let c = g.finish(&[(x * 2.0).named("y")])?.grad()?.compile()?;
+    /// assert_eq!(c.name(), "f_gradient");
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The parameters' names, in order.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let c = g.finish(&[(x * 2.0).named("y")])?.grad()?.compile()?;
+    /// assert_eq!(c.param_names(), ["x"]);
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn param_names(&self) -> &[String] {
         &self.params
     }
 
     /// The outputs' names, in order.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let c = g.finish(&[(x * 2.0).named("y")])?.grad()?.compile()?;
+    /// assert_eq!(c.output_names(), ["grad_x"]);
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn output_names(&self) -> &[String] {
         &self.outputs
     }
@@ -1144,21 +1234,58 @@ impl Outputs {
     }
 
     /// The outputs' names, in order.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let out = g.finish(&[x.named("a"), (x * 2.0).named("b")])?.compile()?.call((1.5,))?;
+    /// assert_eq!(out.names(), ["a", "b"]);
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn names(&self) -> &[String] {
         &self.names
     }
 
     /// The number of outputs.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let out = g.finish(&[x.named("a"), (x * 2.0).named("b")])?.compile()?.call((1.5,))?;
+    /// assert_eq!(out.len(), 2);
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.tensors.len()
     }
 
     /// Whether there are no outputs.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let out = g.finish(&[x.named("a"), (x * 2.0).named("b")])?.compile()?.call((1.5,))?;
+    /// assert!(!out.is_empty());
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.tensors.is_empty()
     }
 
     /// The outputs as tensors, in order.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let g = Builder::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let out = g.finish(&[x.named("a"), (x * 2.0).named("b")])?.compile()?.call((1.5,))?;
+    /// let t = out.into_tensors();
+    /// assert_eq!(t[1].as_f64(), Some(&[3.0][..]));
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
     pub fn into_tensors(self) -> Vec<Tensor> {
         self.tensors
     }
