@@ -211,3 +211,89 @@ fn handle_errors_are_values() -> Result<(), Error> {
     ));
     Ok(())
 }
+
+/// GradBench's `particle` (Siskind and Pearlmutter's nested-AD benchmark),
+/// its inner problem: a particle starting at (0, 8) with velocity
+/// (0.75, 0) moves by Euler steps under the force `−∇p` of two charges at
+/// (10, 10 − w) and (10, 0), `p(x) = Σ 1/‖x − cᵢ‖`, until its next step
+/// would cross the ground; the loss is the square of where it lands, its
+/// path extended in a straight line. The force is the generated gradient
+/// of `p`, called inside the `while` body; the loss is differentiated with
+/// respect to `w` through the loop. Oracles: the same simulation in plain
+/// Rust with the hand-derived force, and central differences of it.
+#[test]
+fn particle_nested_gradient_through_while_matches_a_plain_rust_simulation() -> Result<(), Error> {
+    let dt = 0.1;
+    let b = Builder::new("p");
+    let (x, w) = (b.param("x", Type::f64(&[2])), b.param("w", scalar()));
+    let c1 = b.stack(&[b.scalar(10.0), 10.0 - w], 0);
+    let c2 = b.constant(&[10.0, 0.0], &[2][..]);
+    let inv = |c| ((x - c) * (x - c)).sum_all().sqrt().recip();
+    let p = b.finish(&[inv(c1) + inv(c2)])?;
+    let dp = p.wrt(["x"])?.grad()?; // (x, w) -> ∇ₓp
+
+    let b = dp.builder("step");
+    let w = b.param("w", scalar());
+    let (x, v) = (b.param("x", Type::f64(&[2])), b.param("v", Type::f64(&[2])));
+    let [force] = b.call_n(dp.name(), &[x, w]);
+    let step = b.finish(&[x + v * dt, v - force * dt])?;
+
+    let b = step.builder("above");
+    let _w = b.param("w", scalar());
+    let (x, v) = (b.param("x", Type::f64(&[2])), b.param("v", Type::f64(&[2])));
+    let above = b.finish(&[(x + v * dt).at(1).gt(0.0)])?;
+
+    let b = above.builder("particle");
+    let w = b.param("w", scalar());
+    let x0 = b.constant(&[0.0, 8.0], &[2][..]);
+    let v0 = b.constant(&[0.75, 0.0], &[2][..]);
+    let (state, _trips) = b.while_loop("above", "step", 10_000, &[w], &[x0, v0]);
+    let (x, v) = (state[0], state[1]);
+    let landing = x + v * (-x.at(1) / v.at(1));
+    let particle = b.finish(&[landing.at(0).square()])?;
+
+    fn simulate(w: f64) -> f64 {
+        let dt = 0.1;
+        let charges = [[10.0, 10.0 - w], [10.0, 0.0]];
+        let (mut x, mut v) = ([0.0f64, 8.0], [0.75f64, 0.0]);
+        for _ in 0..10_000 {
+            if x[1] + dt * v[1] <= 0.0 {
+                break;
+            }
+            // ∇ₓ 1/‖x − c‖ = −(x − c)/‖x − c‖³
+            let mut grad = [0.0; 2];
+            for c in charges {
+                let d = [x[0] - c[0], x[1] - c[1]];
+                let r = (d[0] * d[0] + d[1] * d[1]).sqrt();
+                for k in 0..2 {
+                    grad[k] -= d[k] / (r * r * r);
+                }
+            }
+            x = [x[0] + dt * v[0], x[1] + dt * v[1]];
+            v = [v[0] - dt * grad[0], v[1] - dt * grad[1]];
+        }
+        let t = -x[1] / v[1];
+        (x[0] + t * v[0]).powi(2)
+    }
+
+    let primal = particle.compile()?;
+    let grad = particle.value_and_grad()?.compile()?;
+    for w in [0.0, 0.3] {
+        let want = simulate(w);
+        let got = primal.call((w,))?.scalar(0)?;
+        assert!(
+            (got - want).abs() <= 1e-10 * want,
+            "w={w}: {got} against {want}"
+        );
+        let eps = 1e-6;
+        let fd = (simulate(w + eps) - simulate(w - eps)) / (2.0 * eps);
+        let out = grad.call((w,))?;
+        assert!((out.scalar(0)? - want).abs() <= 1e-10 * want);
+        let d = out.scalar("grad_w")?;
+        assert!(
+            (d - fd).abs() <= 1e-6 * fd.abs().max(1.0),
+            "w={w}: {d} against {fd}"
+        );
+    }
+    Ok(())
+}
