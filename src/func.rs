@@ -613,8 +613,14 @@ impl Func {
         // specialises the callees and loop bodies it reaches (a batched
         // callee may be generic in its batch size).
         let own = self.function().param_types();
-        let types = params.unwrap_or(&own);
-        let compiled = jit::compile_for_with(&module, &self.name, types, &options.jit)?;
+        let compiled = match params {
+            Some(types) => jit::compile_for_with(&module, &self.name, types, &options.jit)?,
+            // Symbolic sizes: the JIT's own error names the value.
+            None if own.iter().any(|t| t.shape.as_known().is_none()) => {
+                jit::compile_with(&module, &self.name, &options.jit)?
+            }
+            None => jit::compile_for_with(&module, &self.name, &own, &options.jit)?,
+        };
         Ok(Compiled {
             name: self.name.to_string(),
             params: self.param_names().iter().map(|s| s.to_string()).collect(),

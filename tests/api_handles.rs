@@ -297,3 +297,21 @@ fn particle_nested_gradient_through_while_matches_a_plain_rust_simulation() -> R
     }
     Ok(())
 }
+
+/// A function generic in its sizes compiles only for given sizes; without
+/// them, `compile` is an error that says so (not a panic).
+#[test]
+fn compiling_a_symbolic_function_needs_its_sizes() -> Result<(), Error> {
+    let f = Func::parse(
+        "func @sum(%x: f64[n]) -> f64 {\n  %s: f64 = reduce_sum %x, axes=[0]\n  return %s\n}",
+    )?;
+    let err = f.compile().unwrap_err();
+    println!("{err}");
+    assert!(
+        matches!(err, Error::Compile(_) | Error::Instantiate(_)),
+        "{err}"
+    );
+    let c = f.grad()?.compile_for(&[Type::f64(&[3])])?;
+    assert_eq!(c.call(([1.0, 2.0, 3.0],))?.f64("grad_x")?, [1.0, 1.0, 1.0]);
+    Ok(())
+}
