@@ -31,7 +31,8 @@
 //!   [`crate::jit`]) into a [`Compiled`], whose [`Compiled::call`] takes
 //!   plain data — scalars, slices, `Vec`s, arrays, [`Tensor`]s, in a tuple —
 //!   and returns [`Outputs`], read by name or position as slices, scalars or
-//!   owned vectors. The zero-allocation call ([`Compiled::call_into`]) and
+//!   owned vectors. [`Func::with_vjp`] and [`Func::with_jvp`] attach a
+//!   custom derivative rule, itself a `Func`. The zero-allocation call ([`Compiled::call_into`]) and
 //!   the raw entry ([`Compiled::compiled_fn`]) stay available.
 //!
 //! Every error is an [`Error`]; nothing here panics on bad input.
@@ -126,6 +127,66 @@ impl Func {
         let mut module = Module::new();
         module.add(function)?;
         Func::from_module(module, &name)
+    }
+
+    /// This function with `rule` attached as its custom VJP rule: every
+    /// transform of the result, and of any function that calls it, uses
+    /// the rule instead of differentiating the body (see `docs/ad.md`). The
+    /// rule takes `(x..., ȳ per float output)` and returns `(y..., x̄ per
+    /// float parameter)`; a rule of another signature is an error.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let s = Type::f64(&[]);
+    /// let g = Builder::new("sq");
+    /// let x = g.param("x", s.clone());
+    /// let sq = g.finish(&[x * x])?;
+    /// // A rule that is not the body's derivative 2x, to show it is used.
+    /// let g = Builder::new("sq_vjp");
+    /// let (x, dy) = (g.param("x", s.clone()), g.param("dy", s));
+    /// let rule = g.finish(&[x * x, dy * 10.0])?;
+    ///
+    /// let sq = sq.with_vjp(&rule)?;
+    /// assert_eq!(sq.grad()?.compile()?.call((3.0,))?.scalar(0)?, 10.0);
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
+    pub fn with_vjp(&self, rule: &Func) -> Result<Func, Error> {
+        self.with_rule(rule, Mode::Reverse)
+    }
+
+    /// This function with `rule` attached as its custom JVP rule, as
+    /// [`Func::with_vjp`]. The rule takes `(x..., ẋ per float parameter)`
+    /// and returns `(y..., ẏ per float output)`.
+    ///
+    /// ```
+    /// use adjit::{Builder, ir::Type};
+    /// let s = Type::f64(&[]);
+    /// let g = Builder::new("sq");
+    /// let x = g.param("x", s.clone());
+    /// let sq = g.finish(&[x * x])?;
+    /// let g = Builder::new("sq_jvp");
+    /// let (x, dx) = (g.param("x", s.clone()), g.param("dx", s));
+    /// let rule = g.finish(&[x * x, dx * 10.0])?;
+    ///
+    /// let sq = sq.with_jvp(&rule)?;
+    /// assert_eq!(sq.jvp()?.compile()?.call((3.0, 1.0))?.scalars()?, [9.0, 10.0]);
+    /// # Ok::<(), adjit::Error>(())
+    /// ```
+    pub fn with_jvp(&self, rule: &Func) -> Result<Func, Error> {
+        self.with_rule(rule, Mode::Forward)
+    }
+
+    fn with_rule(&self, rule: &Func, mode: Mode) -> Result<Func, Error> {
+        let mut module = merge(&[self, rule])?;
+        let attached = match mode {
+            Mode::Forward => module.attach_jvp(&self.name, &rule.name),
+            Mode::Reverse => module.attach_vjp(&self.name, &rule.name),
+        };
+        attached.map_err(|e| Error::UnknownFunction(e.0))?;
+        Ok(Func {
+            wrt: self.wrt.clone(),
+            ..Func::from_module(module, &self.name)?
+        })
     }
 
     /// The handle of `name` in `module` (the module is verified).
@@ -657,6 +718,36 @@ impl Func {
 /// assert!(f.to_string().starts_with("func @f(%x: f64) -> f64 {"));
 /// # Ok::<(), adjit::Error>(())
 /// ```
+/// The modules of `funcs` merged, custom rules included (two different
+/// functions of one name, or two different rules of one function, are an
+/// error).
+fn merge(funcs: &[&Func]) -> Result<Module, Error> {
+    let mut module = Module::new();
+    let duplicate =
+        |name: &str| Error::from(adjit_ir::function::DuplicateFunction(name.to_string()));
+    for f in funcs {
+        for function in f.module.functions() {
+            match module.get(function.name()) {
+                Some(existing) if existing == function => {}
+                Some(_) => return Err(duplicate(function.name())),
+                None => module.add(function.clone())?,
+            }
+        }
+    }
+    for f in funcs {
+        for (name, rules) in f.module.all_rules() {
+            match module.rules(name) {
+                Some(existing) if existing == rules => {}
+                Some(_) => return Err(duplicate(name)),
+                None => module
+                    .set_rules(name, rules.clone())
+                    .map_err(|e| Error::UnknownFunction(e.0))?,
+            }
+        }
+    }
+    Ok(module)
+}
+
 impl fmt::Display for Func {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&print_module(&self.module))
@@ -722,22 +813,7 @@ impl Builder {
     /// # Ok::<(), adjit::Error>(())
     /// ```
     pub fn with_funcs(name: &str, funcs: &[&Func]) -> Result<Builder, Error> {
-        let mut module = Module::new();
-        for f in funcs {
-            for function in f.module.functions() {
-                match module.get(function.name()) {
-                    Some(existing) if existing == function => {}
-                    Some(_) => {
-                        return Err(adjit_ir::function::DuplicateFunction(
-                            function.name().to_string(),
-                        )
-                        .into());
-                    }
-                    None => module.add(function.clone())?,
-                }
-            }
-        }
-        Ok(Builder::over(name, module))
+        Ok(Builder::over(name, merge(funcs)?))
     }
 
     fn over(name: &str, module: Module) -> Builder {
