@@ -26,9 +26,8 @@
 //! Derivative programs are built as the command-line tool builds them: the
 //! transform of `adjit::ad`, then `adjit::opt::optimize`, then (for the JIT
 //! rows) `adjit::jit::compile_for` at the inputs' sizes. A row whose program
-//! cannot be built or compiled (the JIT does not lower `scan` yet, which
-//! `spring` uses) is skipped with a message on stderr; the rest of the group
-//! still runs.
+//! cannot be built or compiled is skipped with a message on stderr; the rest
+//! of the group still runs.
 //!
 //! `ADJIT_BENCH_QUICK=1` selects short warm-up and measurement times and
 //! smaller sizes (a CI-sized run); it changes nothing but the harness

@@ -203,21 +203,35 @@ fn black_scholes_delta_and_vega() {
 }
 
 #[test]
-fn reverse_over_reverse_through_a_loop_needs_a_vjp_of_scan_adjoint() {
-    // Gradients and forward-over-reverse (hvp) go through the loop
-    // (tests/ad_loops.rs); reverse mode of a gradient would reverse its
-    // reverse sweep, which has no rule.
+fn reverse_over_reverse_through_the_spring_loop_is_the_hessian_vector_product() {
+    // vjp(grad f) seeded with v on the gradient outputs is Hᵀv = Hv, which
+    // forward over reverse (hvp, tested against the hand-written adjoint in
+    // tests/ad_loops.rs) computes independently.
     let (m, entry) = program("spring");
+    let (_, args) = spring_inputs(5);
     let (g, gname) = ad::grad(&m, &entry, &[0, 1]).unwrap();
-    let r = ad::vjp(&g, &gname, &[0, 1]);
-    assert!(
-        matches!(
-            r,
-            Err(AdError::Unsupported {
-                op: "scan_adjoint",
-                transform: "vjp"
-            })
-        ),
-        "{r:?}"
-    );
+    let (r, rname) = ad::vjp(&g, &gname, &[0, 1]).unwrap();
+    let (h, hname) = ad::hvp(&m, &entry, &[0, 1]).unwrap();
+    let v: Vec<Tensor> = args[..2]
+        .iter()
+        .map(|a| {
+            let d = (0..a.len()).map(|i| (i as f64 * 0.9 + 0.3).sin()).collect();
+            Tensor::f64(a.shape(), d).unwrap()
+        })
+        .collect();
+    let mut rargs = args.clone();
+    rargs.push(Tensor::from_f64(0.0));
+    rargs.extend(v.iter().cloned());
+    let mut hargs = args.clone();
+    hargs.extend(v.iter().cloned());
+    let rr = eval(&r, &rname, &rargs).unwrap();
+    let fr = eval(&h, &hname, &hargs).unwrap();
+    for p in 0..2 {
+        assert_all_close(
+            &format!("Hv[{p}]"),
+            rr[3 + p].as_f64().unwrap(),
+            fr[p].as_f64().unwrap(),
+            1e-9,
+        );
+    }
 }

@@ -1,7 +1,6 @@
 //! The project's random module generator (`adjit_ir::testgen`) against the
 //! transforms: every op on every element type, symbolic sizes, calls, edge
-//! literals, loops. Every transform either succeeds with a module that
-//! verifies or reports `scan_adjoint` (which has no VJP);
+//! literals, loops. Every transform succeeds with a module that verifies;
 //! where the numbers are finite, the JVP and VJP pass the dot-product test.
 
 mod ad_support;
@@ -12,17 +11,13 @@ use adjit::ir::interp;
 use adjit::ir::testgen::{GenConfig, random_module};
 use adjit::ir::{Dim, Elem, Function, Module, Tensor, verify_module};
 
-/// Succeeds with a verified module, or is a loop op the transform has no
-/// rule for; anything else fails the test.
+/// Succeeds with a verified module; an error fails the test.
 fn accepted(what: &str, r: Result<(Module, String), AdError>) -> Option<(Module, String)> {
     match r {
         Ok((m, f)) => {
             verify_module(&m).unwrap_or_else(|e| panic!("{what}: output does not verify: {e}"));
             Some((m, f))
         }
-        Err(AdError::Unsupported {
-            op: "scan_adjoint", ..
-        }) => None,
         Err(e) => panic!("{what}: {e}"),
     }
 }

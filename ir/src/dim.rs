@@ -288,6 +288,13 @@ impl From<i64> for Dim {
     }
 }
 
+/// So that integer literals (`i32` by default) are accepted where a `Dim` is.
+impl From<i32> for Dim {
+    fn from(k: i32) -> Dim {
+        Dim::Known(i64::from(k))
+    }
+}
+
 impl fmt::Display for Dim {
     /// Canonical text: `2*n*m+n-1`, no spaces, powers as repeated factors.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

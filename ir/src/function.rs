@@ -10,11 +10,16 @@
 //!   prints as `%name`.
 //! - Result types are stored with the values; for a verified function they
 //!   equal what [`crate::typing::infer`] computes from the operand types.
+//!
+//! A [`Module`] may attach [`CustomRules`] to a function: derivative rules
+//! written as other functions of the module. Attachments name functions the
+//! module has; a module built function by function (`Module::add`) starts
+//! with none.
 
 use crate::dim::SizeVar;
 use crate::op::{FuncName, Op};
 use crate::types::Type;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -216,18 +221,45 @@ impl Function {
     }
 }
 
-/// A set of named functions that may call each other (without recursion).
+/// A set of named functions that may call each other (without recursion),
+/// with the custom derivative rules attached to some of them.
 #[derive(Clone, Default, Debug)]
 pub struct Module {
     functions: Vec<Function>,
     by_name: HashMap<Arc<str>, usize>,
+    rules: BTreeMap<Arc<str>, CustomRules>,
 }
 
 impl PartialEq for Module {
     fn eq(&self, other: &Module) -> bool {
-        self.functions == other.functions
+        self.functions == other.functions && self.rules == other.rules
     }
 }
+
+/// Custom derivative rules of a function: functions of the same module
+/// that automatic differentiation calls instead of differentiating the
+/// function's body. With `F` the function's float parameters and `G` its
+/// float outputs (each in order):
+/// - the JVP rule takes `(x..., ẋ per F)` and returns `(y..., ẏ per G)`,
+///   the signature `ad::jvp` gives with respect to every float parameter;
+/// - the VJP rule takes `(x..., ȳ per G)` and returns `(y..., x̄ per F)`,
+///   the signature `ad::vjp` gives with respect to every float parameter.
+///
+/// The verifier checks both signatures ([`crate::verify`]). A rule must be
+/// linear in its tangents (cotangents) when it is the only one attached:
+/// the other mode is then obtained by transposing it.
+#[derive(Clone, Default, PartialEq, Eq, Hash, Debug)]
+pub struct CustomRules {
+    /// The JVP rule, if any.
+    pub jvp: Option<FuncName>,
+    /// The VJP rule, if any.
+    pub vjp: Option<FuncName>,
+}
+
+/// An attachment names a function the module does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("module has no function named @{0}")]
+pub struct NoSuchFunction(pub String);
 impl Eq for Module {}
 
 /// A function of that name already exists in the module.
@@ -291,5 +323,59 @@ impl Module {
     /// The last function: by convention the entry point of a text file.
     pub fn last(&self) -> Option<&Function> {
         self.functions.last()
+    }
+
+    /// Attaches `rule` as the JVP rule of `func` (replacing any), in one
+    /// line: `module.attach_jvp("lse", "lse_jvp")?`. Both must be functions
+    /// of the module; the rule's signature is checked by the verifier (see
+    /// [`CustomRules`]).
+    pub fn attach_jvp(&mut self, func: &str, rule: &str) -> Result<(), NoSuchFunction> {
+        let rule = self.name_of(rule)?;
+        self.rules_entry(func)?.jvp = Some(rule);
+        Ok(())
+    }
+
+    /// Attaches `rule` as the VJP rule of `func` (replacing any); as
+    /// [`Module::attach_jvp`].
+    pub fn attach_vjp(&mut self, func: &str, rule: &str) -> Result<(), NoSuchFunction> {
+        let rule = self.name_of(rule)?;
+        self.rules_entry(func)?.vjp = Some(rule);
+        Ok(())
+    }
+
+    /// Sets (or, with both rules `None`, removes) the rules of `func`.
+    pub fn set_rules(&mut self, func: &str, rules: CustomRules) -> Result<(), NoSuchFunction> {
+        for r in rules.jvp.iter().chain(&rules.vjp) {
+            self.name_of(r)?;
+        }
+        let name = self.name_of(func)?;
+        if rules == CustomRules::default() {
+            self.rules.remove(&name);
+        } else {
+            self.rules.insert(name, rules);
+        }
+        Ok(())
+    }
+
+    /// The custom rules attached to `func`, if any.
+    pub fn rules(&self, func: &str) -> Option<&CustomRules> {
+        self.rules.get(func)
+    }
+
+    /// Every attachment, by function name in alphabetical order.
+    pub fn all_rules(&self) -> impl Iterator<Item = (&str, &CustomRules)> + '_ {
+        self.rules.iter().map(|(name, r)| (&**name, r))
+    }
+
+    fn name_of(&self, func: &str) -> Result<Arc<str>, NoSuchFunction> {
+        self.by_name
+            .get_key_value(func)
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| NoSuchFunction(func.to_string()))
+    }
+
+    fn rules_entry(&mut self, func: &str) -> Result<&mut CustomRules, NoSuchFunction> {
+        let name = self.name_of(func)?;
+        Ok(self.rules.entry(name).or_default())
     }
 }

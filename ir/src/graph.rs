@@ -19,6 +19,14 @@
 //! op, the shapes and the Rust call site (`#[track_caller]`); the handle it
 //! returns is poisoned, later ops on poisoned handles record nothing, and
 //! [`Graph::finish`] returns every recorded error.
+//!
+//! A [`Var`] belongs to the graph that made it: an op given a value of
+//! another graph records an error naming both graphs (values are never
+//! looked up by index in the wrong graph). A graph sees the functions of the
+//! module it was made with ([`Graph::with_module`]) for `call`, `scan` and
+//! `while`; a failed call still returns as many (poisoned) values as the
+//! callee has outputs. Sizes (`slice_axis` bounds, scan lengths, …) accept
+//! integers or [`Dim`]s; a negative literal is a recorded error.
 
 use crate::builder::FunctionBuilder;
 use crate::checkpoint::Checkpoint;
@@ -78,6 +86,8 @@ pub struct Graph {
 }
 
 struct Inner {
+    /// The function's name, kept after `finish` for error messages.
+    name: Arc<str>,
     builder: Option<FunctionBuilder>,
     sigs: HashMap<String, (Vec<Type>, Vec<Type>)>,
     errors: Vec<BuildError>,
@@ -146,6 +156,7 @@ impl Graph {
     pub fn new(name: &str) -> Graph {
         Graph {
             inner: RefCell::new(Inner {
+                name: Arc::from(name),
                 builder: Some(FunctionBuilder::new(name)),
                 sigs: HashMap::new(),
                 errors: Vec::new(),
@@ -193,6 +204,7 @@ impl Graph {
             builder,
             sigs,
             errors,
+            ..
         } = &mut *inner;
         let Some(b) = builder.as_mut() else {
             errors.push(BuildError {
@@ -205,13 +217,77 @@ impl Graph {
         match b.push(op, args, sigs) {
             Ok(vals) => vals.into_iter().map(Some).collect(),
             Err(e) => {
+                let mut message = e.message;
+                if message.starts_with("no function named") {
+                    message.push_str(UNKNOWN_FUNCTION_HINT);
+                }
                 errors.push(BuildError {
                     op: e.op.to_string(),
-                    message: e.message,
+                    message,
                     location: loc,
                 });
                 vec![None; n]
             }
+        }
+    }
+
+    /// The name of the function being built (without `@`).
+    pub fn name(&self) -> String {
+        self.inner.borrow().name.to_string()
+    }
+
+    /// Whether `v` is a value of this graph (and not of another one).
+    pub fn owns(&self, v: &Var<'_>) -> bool {
+        std::ptr::eq(self, v.g)
+    }
+
+    /// Records that operand `index` of `op` belongs to another graph.
+    fn record_foreign(&self, op: &str, index: usize, v: &Var<'_>, loc: &'static Location<'static>) {
+        let (other, this) = (v.g.name(), self.name());
+        let which = if other == this {
+            format!("another graph also named @{other}")
+        } else {
+            format!("graph @{other}")
+        };
+        self.record(
+            op,
+            format!(
+                "operand {index} is a value of {which}, not of @{this}: a value can only be used \
+                 in the graph that made it (pass it in as a parameter, or `call` the other function)"
+            ),
+            loc,
+        );
+    }
+
+    /// The IR values of `vars`; `None` if one is poisoned or belongs to
+    /// another graph (which is recorded as an error of `op`).
+    fn values(
+        &self,
+        op: &str,
+        vars: &[Var<'_>],
+        loc: &'static Location<'static>,
+    ) -> Option<Vec<Value>> {
+        if let Some((i, v)) = vars.iter().enumerate().find(|(_, v)| !self.owns(v)) {
+            self.record_foreign(op, i, v, loc);
+            return None;
+        }
+        vars.iter().map(|v| v.v).collect()
+    }
+
+    /// `d` as a size: a negative literal is recorded as an error of `op`.
+    fn size_arg(
+        &self,
+        op: &str,
+        what: &str,
+        d: Dim,
+        loc: &'static Location<'static>,
+    ) -> Option<Dim> {
+        match d.known() {
+            Some(k) if k < 0 => {
+                self.record(op, format!("{what} {k} is negative"), loc);
+                None
+            }
+            _ => Some(d),
         }
     }
 
@@ -315,11 +391,11 @@ impl Graph {
     /// The value of a dimension (e.g. a size variable) as a scalar of `elem`.
     #[track_caller]
     pub fn size(&self, dim: impl Into<Dim>, elem: Elem) -> Var<'_> {
-        let op = Op::Size {
-            dim: dim.into(),
-            elem,
+        let loc = Location::caller();
+        let Some(dim) = self.size_arg("size", "dimension", dim.into(), loc) else {
+            return self.var(None);
         };
-        self.push1(op, &[], Location::caller())
+        self.push1(Op::Size { dim, elem }, &[], loc)
     }
 
     /// `cond ? on_true : on_false`, elementwise, with numpy broadcasting.
@@ -348,10 +424,68 @@ impl Graph {
     #[track_caller]
     pub fn concat<'g>(&'g self, parts: &[Var<'g>], axis: usize) -> Var<'g> {
         let loc = Location::caller();
-        let Some(args) = values(parts) else {
+        let Some(args) = self.values("concat", parts, loc) else {
             return self.var(None);
         };
         self.push1(Op::Concat { axis }, &args, loc)
+    }
+
+    /// Joins values of one shape along a new axis `axis` (`0..=rank`): the
+    /// result has shape `shape[..axis] ++ [parts.len()] ++ shape[axis..]`.
+    /// `stack(&[a, b], 0)` of two scalars is the vector `[a, b]`.
+    ///
+    /// ```
+    /// use adjit_ir::{Graph, Type};
+    /// let g = Graph::new("f");
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let v = g.stack(&[x, x * 2.0, x * 3.0], 0);
+    /// assert_eq!(v.ty(), Type::f64(&[3]));
+    /// ```
+    #[track_caller]
+    pub fn stack<'g>(&'g self, parts: &[Var<'g>], axis: usize) -> Var<'g> {
+        let loc = Location::caller();
+        let Some(args) = self.values("stack", parts, loc) else {
+            return self.var(None);
+        };
+        let Some(&first) = args.first() else {
+            self.record("stack", "needs at least one value".into(), loc);
+            return self.var(None);
+        };
+        let shape = self.ty_of(first).shape;
+        if axis > shape.rank() {
+            self.record(
+                "stack",
+                format!("axis {axis} out of range for values of shape {shape}"),
+                loc,
+            );
+            return self.var(None);
+        }
+        let mut dims = shape.0.clone();
+        dims.insert(axis, Dim::ONE);
+        let mut rows = Vec::with_capacity(args.len());
+        for &a in &args {
+            let s = self.ty_of(a).shape;
+            if s != shape {
+                self.record(
+                    "stack",
+                    format!("values of shapes {shape} and {s}: all must have one shape"),
+                    loc,
+                );
+                return self.var(None);
+            }
+            let Some(r) = self.push(
+                Op::Reshape {
+                    shape: Shape(dims.clone()),
+                },
+                &[a],
+                1,
+                loc,
+            )[0] else {
+                return self.var(None);
+            };
+            rows.push(r);
+        }
+        self.push1(Op::Concat { axis }, &rows, loc)
     }
 
     /// A zero tensor whose axis `axis` has `size` entries, with the slices of
@@ -365,25 +499,71 @@ impl Graph {
         size: impl Into<Dim>,
     ) -> Var<'g> {
         let loc = Location::caller();
-        let Some(args) = values(&[updates, indices]) else {
+        let Some(args) = self.values("scatter_add", &[updates, indices], loc) else {
             return self.var(None);
         };
-        self.push1(
-            Op::ScatterAdd {
-                axis,
-                size: size.into(),
-            },
-            &args,
-            loc,
-        )
+        let Some(size) = self.size_arg("scatter_add", "size", size.into(), loc) else {
+            return self.var(None);
+        };
+        self.push1(Op::ScatterAdd { axis, size }, &args, loc)
     }
 
     /// Calls another function of the module; returns its outputs.
+    ///
+    /// The graph must see the callee: made by [`Graph::with_module`] from a
+    /// module that holds it. On an error (a wrong argument, an unknown
+    /// function) the error is recorded and the values returned are poisoned;
+    /// there are as many as the callee has outputs, or one if the graph does
+    /// not know the callee ([`Graph::call_n`] always returns `N`).
     #[track_caller]
     pub fn call<'g>(&'g self, func: &str, args: &[Var<'g>]) -> Vec<Var<'g>> {
-        let loc = Location::caller();
         let n = self.inner.borrow().sigs.get(func).map_or(1, |s| s.1.len());
-        let Some(args) = values(args) else {
+        self.call_at(Location::caller(), func, args, n)
+    }
+
+    /// [`Graph::call`] of a function with `N` outputs, as an array: a
+    /// different count is a recorded error (and `N` poisoned values), so
+    /// indexing the result never panics.
+    ///
+    /// ```
+    /// use adjit_ir::{Graph, Module, Type};
+    /// let g = Graph::new("divmod");
+    /// let a = g.param("a", Type::f64(&[]));
+    /// let q = (a / 2.0).floor();
+    /// let mut m = Module::new();
+    /// m.add(g.finish(&[q, a - q * 2.0]).unwrap()).unwrap();
+    ///
+    /// let g = Graph::with_module("main", &m);
+    /// let x = g.param("x", Type::f64(&[]));
+    /// let [q, r] = g.call_n("divmod", &[x]);
+    /// assert!(g.finish(&[q + r]).is_ok());
+    /// ```
+    #[track_caller]
+    pub fn call_n<'g, const N: usize>(&'g self, func: &str, args: &[Var<'g>]) -> [Var<'g>; N] {
+        let loc = Location::caller();
+        let known = self.inner.borrow().sigs.get(func).map(|s| s.1.len());
+        let mut out = [self.var(None); N];
+        match known {
+            Some(n) if n != N => {
+                self.record("call", format!("@{func} has {n} output(s), not {N}"), loc)
+            }
+            _ => {
+                for (slot, v) in out.iter_mut().zip(self.call_at(loc, func, args, N)) {
+                    *slot = v;
+                }
+            }
+        }
+        out
+    }
+
+    fn call_at<'g>(
+        &'g self,
+        loc: &'static Location<'static>,
+        func: &str,
+        args: &[Var<'g>],
+        n: usize,
+    ) -> Vec<Var<'g>> {
+        let Some(args) = self.values("call", args, loc) else {
             return vec![self.var(None); n];
         };
         let func: FuncName = Arc::from(func);
@@ -414,6 +594,57 @@ impl Graph {
             reverse,
             Checkpoint::All,
         )
+    }
+
+    /// [`Graph::scan`] returning an array of its `N` results (the final
+    /// carry, then the stacked per-step outputs): a body with another number
+    /// of outputs is a recorded error (and `N` poisoned values), so the
+    /// results can be destructured without a panic.
+    ///
+    /// ```
+    /// use adjit_ir::{Graph, Module, Type};
+    /// let g = Graph::new("step");
+    /// let (a, s) = (g.param("a", Type::f64(&[])), g.param("s", Type::f64(&[])));
+    /// let mut m = Module::new();
+    /// m.add(g.finish(&[s * a, s]).unwrap()).unwrap(); // carry s·a, output s
+    ///
+    /// let g = Graph::with_module("powers", &m);
+    /// let a = g.param("a", Type::f64(&[]));
+    /// let [last, all] = g.scan_n("step", 4, &[a], &[g.scalar(1.0)], &[]);
+    /// assert_eq!(all.ty(), Type::f64(&[4]));
+    /// assert!(g.finish(&[last, all]).is_ok());
+    /// ```
+    #[track_caller]
+    pub fn scan_n<'g, const N: usize>(
+        &'g self,
+        body: &str,
+        length: impl Into<Dim>,
+        consts: &[Var<'g>],
+        init: &[Var<'g>],
+        xs: &[Var<'g>],
+    ) -> [Var<'g>; N] {
+        let loc = Location::caller();
+        let known = self.inner.borrow().sigs.get(body).map(|s| s.1.len());
+        let mut out = [self.var(None); N];
+        match known {
+            Some(n) if n != N => {
+                self.record("scan", format!("@{body} has {n} output(s), not {N}"), loc)
+            }
+            _ => {
+                let r = self.scan_at(
+                    loc,
+                    body,
+                    length.into(),
+                    [consts, init, xs],
+                    false,
+                    Checkpoint::All,
+                );
+                for (slot, v) in out.iter_mut().zip(r) {
+                    *slot = v;
+                }
+            }
+        }
+        out
     }
 
     /// [`Graph::scan`] with the checkpointing policy of its reverse-mode
@@ -456,7 +687,10 @@ impl Graph {
             .get(body)
             .map_or(init.len(), |s| s.1.len());
         let all: Vec<Var<'g>> = consts.iter().chain(init).chain(xs).copied().collect();
-        let Some(args) = values(&all) else {
+        let Some(args) = self.values("scan", &all, loc) else {
+            return vec![self.var(None); n_out];
+        };
+        let Some(length) = self.size_arg("scan", "length", length, loc) else {
             return vec![self.var(None); n_out];
         };
         let op = Op::Scan {
@@ -523,7 +757,10 @@ impl Graph {
     ) -> (Vec<Var<'g>>, Var<'g>) {
         let all: Vec<Var<'g>> = consts.iter().chain(init).copied().collect();
         let poisoned = || (vec![self.var(None); init.len()], self.var(None));
-        let Some(args) = values(&all) else {
+        let Some(args) = self.values("while", &all, loc) else {
+            return poisoned();
+        };
+        let Some(max_trips) = self.size_arg("while", "max_trips", max_trips, loc) else {
             return poisoned();
         };
         let op = Op::While {
@@ -547,7 +784,7 @@ impl Graph {
     #[track_caller]
     pub fn finish(&self, outputs: &[Var<'_>]) -> Result<Function, BuildErrors> {
         let loc = Location::caller();
-        let outs = values(outputs);
+        let outs = self.values("return", outputs, loc);
         let mut inner = self.inner.borrow_mut();
         if outs.is_none() && inner.errors.is_empty() {
             inner.errors.push(BuildError {
@@ -578,6 +815,14 @@ impl Graph {
         elems: &[Elem],
         loc: &'static Location<'static>,
     ) -> Option<Vec<Value>> {
+        for (i, o) in operands.iter().enumerate() {
+            if let Operand::Var(v) = o
+                && !self.owns(v)
+            {
+                self.record_foreign(op, i, v, loc);
+                return None;
+            }
+        }
         let mut shapes = Vec::new();
         for o in operands {
             match o {
@@ -630,9 +875,10 @@ impl Graph {
     }
 }
 
-fn values(vars: &[Var<'_>]) -> Option<Vec<Value>> {
-    vars.iter().map(|v| v.v).collect()
-}
+/// Appended to "no function named @f" errors.
+const UNKNOWN_FUNCTION_HINT: &str = " in the functions this graph sees: a graph sees the \
+     functions of the module it was made with (`Graph::with_module(name, &module)`, made after \
+     the callee was added), and `Graph::new` sees none";
 
 /// A literal as `elem`, refusing values the type cannot hold exactly.
 fn literal(elem: Elem, x: f64) -> Result<Scalar, String> {
@@ -1044,11 +1290,28 @@ impl<'g> Var<'g> {
         })
     }
 
-    /// `start..stop` along one axis, everything along the others.
+    /// `start..stop` along one axis, everything along the others. Bounds are
+    /// integers or [`Dim`]s; a negative one is an error (not counted from the
+    /// end).
+    ///
+    /// ```
+    /// use adjit_ir::{Graph, Type};
+    /// let g = Graph::new("f");
+    /// let x = g.param("x", Type::f64(&[5]));
+    /// assert_eq!(x.slice_axis(0, 1, 4).ty(), Type::f64(&[3]));
+    /// assert!(x.slice_axis(0, -1, 4).value().is_none()); // recorded: negative
+    /// ```
     #[track_caller]
     pub fn slice_axis(self, axis: usize, start: impl Into<Dim>, stop: impl Into<Dim>) -> Var<'g> {
+        let loc = Location::caller();
         let ty = self.ty();
         let (start, stop) = (start.into(), stop.into());
+        let (Some(start), Some(stop)) = (
+            self.g.size_arg("slice", "start", start, loc),
+            self.g.size_arg("slice", "stop", stop, loc),
+        ) else {
+            return self.g.var(None);
+        };
         let ranges: Vec<SliceRange> = ty
             .shape
             .dims()
@@ -1079,6 +1342,39 @@ impl<'g> Var<'g> {
         self.slice(&ranges)
     }
 
+    /// Entry `i` along axis 0 with that axis removed, as numpy's `x[i]`: an
+    /// element of a vector is a scalar, a row of a matrix a vector. `i` is
+    /// an integer or a [`Dim`]; a negative one is an error.
+    ///
+    /// ```
+    /// use adjit_ir::{Graph, Type};
+    /// let g = Graph::new("f");
+    /// let s = g.param("s", Type::f64(&[2]));
+    /// let (x, y) = (s.at(0), s.at(1));
+    /// assert_eq!(x.ty(), Type::f64(&[]));
+    /// assert!(g.finish(&[x * y]).is_ok());
+    /// ```
+    #[track_caller]
+    pub fn at(self, i: impl Into<Dim>) -> Var<'g> {
+        let loc = Location::caller();
+        let i = i.into();
+        let ty = self.ty();
+        if ty.rank() == 0 {
+            self.g
+                .record("slice", format!("cannot index the scalar {ty}"), loc);
+            return self.g.var(None);
+        }
+        let stop = match i.checked_add(&Dim::ONE) {
+            Ok(d) => d,
+            Err(e) => {
+                self.g.record("slice", e.to_string(), loc);
+                return self.g.var(None);
+            }
+        };
+        let row = self.slice_axis(0, i, stop);
+        row.reshape_at(Shape(ty.shape.0[1..].to_vec()), loc)
+    }
+
     /// Pads with `value`: `lo[i]` before and `hi[i]` after along each axis.
     #[track_caller]
     pub fn pad(self, lo: &[usize], hi: &[usize], value: f64) -> Var<'g> {
@@ -1103,8 +1399,8 @@ impl<'g> Var<'g> {
     #[track_caller]
     pub fn gather(self, indices: Var<'g>, axis: usize) -> Var<'g> {
         let loc = Location::caller();
-        match (self.v, indices.v) {
-            (Some(x), Some(i)) => self.g.push1(Op::Gather { axis }, &[x, i], loc),
+        match self.g.values("gather", &[self, indices], loc).as_deref() {
+            Some(&[x, i]) => self.g.push1(Op::Gather { axis }, &[x, i], loc),
             _ => self.g.var(None),
         }
     }
@@ -1115,9 +1411,9 @@ impl<'g> Var<'g> {
     #[track_caller]
     pub fn matmul(self, other: Var<'g>) -> Var<'g> {
         let loc = Location::caller();
-        let (Some(_), Some(_)) = (self.v, other.v) else {
+        if self.g.values("matmul", &[self, other], loc).is_none() {
             return self.g.var(None);
-        };
+        }
         let (ta, tb) = (self.ty(), other.ty());
         if ta.rank() == 0 || tb.rank() == 0 {
             self.g.record(
@@ -1164,7 +1460,7 @@ impl<'g> Var<'g> {
             return self.g.var(None);
         };
         let mut out = self.g.push1(Op::Matmul, &[av, bv], loc);
-        if ta.rank() == 1 || tb.rank() == 1 {
+        if out.v.is_some() && (ta.rank() == 1 || tb.rank() == 1) {
             let mut dims = out.shape().0;
             if tb.rank() == 1 {
                 dims.pop();

@@ -6,13 +6,17 @@
 //! Callees are specialised per distinct binding (`@body` at `n = 3` becomes
 //! `@body.n3`; a callee without size variables keeps its name).
 //!
+//! A function's custom derivative rules are specialised with it, to the
+//! instance's argument types and their tangents (cotangents), and attached
+//! to the instance.
+//!
 //! Every node is re-typed at the concrete sizes, so facts the verifier cannot
 //! decide symbolically (slice bounds within their axis, non-negative sizes) are
 //! checked here.
 
 use crate::builder::FunctionBuilder;
 use crate::dim::{Dim, DimOverflow, SizeVar};
-use crate::function::{Function, Module};
+use crate::function::{CustomRules, Function, Module};
 use crate::op::{FuncName, Op, SliceRange};
 use crate::types::{Shape, Type};
 use crate::typing::Signatures;
@@ -190,9 +194,29 @@ impl State<'_> {
             }
         }
         let outputs: Vec<_> = f.outputs().iter().map(|o| map[o.index()]).collect();
+        let output_types: Vec<Type> = outputs.iter().map(|&o| b.ty(o).clone()).collect();
         self.out
             .add(b.finish(&outputs))
             .map_err(|e| node_err(e.to_string()))?;
+        if let Some(rules) = self.source.rules(name).cloned() {
+            // The instance keeps the function's custom derivative rules, each
+            // specialised to the instance's types (see `CustomRules`).
+            let floats = |tys: &[Type]| -> Vec<Type> {
+                tys.iter().filter(|t| t.elem.is_float()).cloned().collect()
+            };
+            let mut kept = CustomRules::default();
+            if let Some(r) = &rules.jvp {
+                let tys = [args, &floats(args)].concat();
+                kept.jvp = Some(FuncName::from(self.function(r, &tys)?));
+            }
+            if let Some(r) = &rules.vjp {
+                let tys = [args, &floats(&output_types)].concat();
+                kept.vjp = Some(FuncName::from(self.function(r, &tys)?));
+            }
+            self.out
+                .set_rules(&inst_name, kept)
+                .map_err(|e| node_err(e.to_string()))?;
+        }
         Ok(inst_name)
     }
 

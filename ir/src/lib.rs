@@ -36,7 +36,9 @@ pub mod verify;
 pub use builder::FunctionBuilder;
 pub use checkpoint::Checkpoint;
 pub use dim::{Dim, SizeVar};
-pub use function::{Function, Module, Node, NodeId, Value, ValueData, ValueDef};
+pub use function::{
+    CustomRules, Function, Module, NoSuchFunction, Node, NodeId, Value, ValueData, ValueDef,
+};
 pub use graph::{BuildError, BuildErrors, Graph, Operand, Var};
 pub use instantiate::{InstantiateError, instantiate};
 pub use interp::{EvalError, Interpreter};

@@ -25,6 +25,9 @@
 //!    no cycles, so evaluation and transforms terminate, and no chain of calls
 //!    is longer than [`Limits::max_call_depth`] functions, so every backend and
 //!    transform accepts the same programs.
+//! 8. Every custom derivative rule attached to a function names functions of
+//!    the module, and each rule has the signature
+//!    [`crate::function::CustomRules`] documents for that function.
 //!
 //! Facts that depend on concrete sizes (a symbolic slice bound within its axis)
 //! are checked when a function is evaluated or instantiated.
@@ -95,6 +98,7 @@ pub fn verify_module_with(module: &Module, limits: &Limits) -> Result<(), Verify
     }
     check_call_graph(module, &mut errors);
     check_call_depth(module, limits, &mut errors);
+    check_rules(module, &mut errors);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -456,6 +460,66 @@ pub fn is_identifier(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+}
+
+/// Invariant 7: each attached rule exists and has its documented signature.
+fn check_rules(module: &Module, errors: &mut Vec<VerifyError>) {
+    let show = |tys: &[Type]| {
+        let t: Vec<String> = tys.iter().map(ToString::to_string).collect();
+        format!("({})", t.join(", "))
+    };
+    for (name, rules) in module.all_rules() {
+        let mut err = |message: String| {
+            errors.push(VerifyError {
+                func: name.to_string(),
+                node: None,
+                values: vec![],
+                message,
+            })
+        };
+        let Some(f) = module.get(name) else {
+            err("has custom rules but is not a function of the module".into());
+            continue;
+        };
+        let (params, outputs) = (f.param_types(), f.output_types());
+        let floats = |tys: &[Type]| -> Vec<Type> {
+            tys.iter().filter(|t| t.elem.is_float()).cloned().collect()
+        };
+        let (fp, fo) = (floats(&params), floats(&outputs));
+        let kinds = [
+            (
+                "JVP",
+                &rules.jvp,
+                [&params[..], &fp].concat(),
+                [&outputs[..], &fo].concat(),
+            ),
+            (
+                "VJP",
+                &rules.vjp,
+                [&params[..], &fo].concat(),
+                [&outputs[..], &fp].concat(),
+            ),
+        ];
+        for (kind, rule, want_in, want_out) in kinds {
+            let Some(rule) = rule else { continue };
+            let Some(r) = module.get(rule) else {
+                err(format!(
+                    "its {kind} rule @{rule} is not a function of the module"
+                ));
+                continue;
+            };
+            let (got_in, got_out) = (r.param_types(), r.output_types());
+            if got_in != want_in || got_out != want_out {
+                err(format!(
+                    "its {kind} rule @{rule} has signature {} -> {}; expected {} -> {}",
+                    show(&got_in),
+                    show(&got_out),
+                    show(&want_in),
+                    show(&want_out)
+                ));
+            }
+        }
+    }
 }
 
 #[cfg(test)]

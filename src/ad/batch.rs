@@ -14,7 +14,8 @@
 use super::AdError;
 use super::emit::{Ctx, Derived, Emitter};
 use super::rules;
-use adjit_ir::{Dim, Shape, Type, Value};
+use adjit_ir::{CustomRules, Dim, Function, Shape, Type, Value};
+use std::sync::Arc;
 
 /// What batched function to build.
 #[derive(Clone, Debug)]
@@ -53,6 +54,18 @@ impl Ctx {
             spec.batched, spec.size, spec.broadcast_outputs
         );
         if let Some(d) = self.memo(&key) {
+            return Ok(d);
+        }
+        let rules = self.module.rules(func).cloned();
+        if rules.is_some() && !spec.broadcast_outputs {
+            // The batched rules return every output batched, so the
+            // batched function must too for their signatures to match.
+            let spec = VmapSpec {
+                broadcast_outputs: true,
+                ..spec.clone()
+            };
+            let d = self.vmap(func, &spec)?;
+            self.remember(key, d.clone());
             return Ok(d);
         }
         let f = self.source(func)?;
@@ -98,6 +111,55 @@ impl Ctx {
             }
         }
         let g = cx.finish(&outputs);
-        self.add(g, &spec.base, key, present)
+        let d = self.add(g, &spec.base, key, present)?;
+        if let Some(rules) = rules {
+            self.batch_rules(&f, &rules, spec, &d.name)?;
+        }
+        Ok(d)
+    }
+
+    /// Attaches to the batched function `name` the batched versions of
+    /// `f`'s custom rules: a JVP rule's tangents are batched as their
+    /// parameters are, a VJP rule's cotangents all are (every output of
+    /// the batched function is), and every output of either is.
+    fn batch_rules(
+        &mut self,
+        f: &Function,
+        rules: &CustomRules,
+        spec: &VmapSpec,
+        name: &str,
+    ) -> Result<(), AdError> {
+        let float_params: Vec<bool> = f
+            .params()
+            .iter()
+            .zip(&spec.batched)
+            .filter(|(p, _)| f.ty(**p).elem.is_float())
+            .map(|(_, &b)| b)
+            .collect();
+        let n_float_out = f
+            .outputs()
+            .iter()
+            .filter(|o| f.ty(**o).elem.is_float())
+            .count();
+        let mut batched = CustomRules::default();
+        for (rule, slot, extra) in [
+            (&rules.jvp, &mut batched.jvp, float_params.clone()),
+            (&rules.vjp, &mut batched.vjp, vec![true; n_float_out]),
+        ] {
+            if let Some(rule) = rule {
+                let rspec = VmapSpec {
+                    batched: [&spec.batched[..], &extra].concat(),
+                    size: spec.size.clone(),
+                    broadcast_outputs: true,
+                    base: format!("{rule}_vmap"),
+                };
+                *slot = Some(Arc::from(self.vmap(rule, &rspec)?.name.as_str()));
+            }
+        }
+        self.module
+            .set_rules(name, batched)
+            .map_err(|e| AdError::Internal {
+                message: e.to_string(),
+            })
     }
 }

@@ -39,6 +39,10 @@ pub(crate) struct Ctx {
     /// (quoted, so any function name gives an unambiguous key) and the
     /// transform's parameters.
     memo: HashMap<String, Derived>,
+    /// The functions whose derivatives from custom rules are being built:
+    /// needing another derivative of one of them meanwhile is a cycle (a
+    /// rule whose own derivative needs the function's).
+    pub(crate) building: HashSet<String>,
 }
 
 impl Ctx {
@@ -47,6 +51,7 @@ impl Ctx {
         Ctx {
             module: module.clone(),
             memo: HashMap::new(),
+            building: HashSet::new(),
         }
     }
 
@@ -61,6 +66,11 @@ impl Ctx {
     /// A previously derived function.
     pub fn memo(&self, key: &str) -> Option<Derived> {
         self.memo.get(key).cloned()
+    }
+
+    /// Remembers an existing derived function under another key.
+    pub fn remember(&mut self, key: String, d: Derived) {
+        self.memo.insert(key, d);
     }
 
     /// Adds a finished function under a fresh name derived from `base`, and

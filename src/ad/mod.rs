@@ -55,10 +55,18 @@
 //! [`rules::control`]): forward mode runs a loop over values and tangents,
 //! reverse mode ends with a `scan_adjoint` that recomputes the loop's states
 //! as its checkpointing policy says; all three loop ops can be batched, and
-//! `scan_adjoint` has a JVP, so `hvp` and `jacobian` work through loops.
-//! `scan_adjoint` has no VJP: reverse mode of a gradient through a loop
-//! reports [`AdError::Unsupported`]. Loops that do not depend on the
-//! differentiated parameters are copied.
+//! `scan_adjoint` has a JVP and a VJP, so every composition of the
+//! transforms works through loops: `hvp`, `jacobian` in both modes,
+//! `grad(grad f)`, `vjp(grad f)`, `jacobian(grad f, Reverse)`. Loops that
+//! do not depend on the differentiated parameters are copied.
+//!
+//! A function may carry custom derivative rules ([`adjit_ir::CustomRules`],
+//! attached with `Module::attach_jvp` / `attach_vjp` or a `rules` line of
+//! the text format): every transform that needs the function's tangent or
+//! adjoint calls the rule instead of differentiating the body, and a rule
+//! given alone serves the other mode by transposition (it must be linear
+//! in its tangents or cotangents). Batching a function batches its rules.
+//! See `custom.rs`.
 //!
 //! ```
 //! use adjit::ad;
@@ -78,6 +86,7 @@
 //! ```
 
 mod batch;
+mod custom;
 mod emit;
 mod forward;
 mod jacobian;
@@ -132,7 +141,8 @@ pub enum AdError {
         /// What is wrong.
         reason: String,
     },
-    /// The function uses an op this transform does not handle yet.
+    /// The function uses an op this transform does not handle (no op today:
+    /// kept for ops added without every rule).
     #[error("`{op}` is not supported by {transform} yet")]
     Unsupported {
         /// The op's text name.

@@ -56,7 +56,8 @@ pub(crate) fn run(module: &Module, f: &Function) -> Result<Outcome, OptError> {
 }
 
 /// The names of the functions reachable from `roots` through `call`, `scan`
-/// and `while` (the roots included, if they exist).
+/// and `while`, and through the custom derivative rules attached to a
+/// reachable function (the roots included, if they exist).
 pub fn reachable(module: &Module, roots: &[&str]) -> HashSet<String> {
     let mut seen: HashSet<String> = HashSet::new();
     let mut stack: Vec<String> = roots
@@ -69,6 +70,13 @@ pub fn reachable(module: &Module, roots: &[&str]) -> HashSet<String> {
             continue;
         }
         let Some(f) = module.get(&name) else { continue };
+        if let Some(rules) = module.rules(&name) {
+            for rule in rules.jvp.iter().chain(&rules.vjp) {
+                if module.contains(rule) && !seen.contains(&**rule) {
+                    stack.push(rule.to_string());
+                }
+            }
+        }
         for node in f.nodes() {
             for callee in node.op.callees() {
                 if module.contains(callee) && !seen.contains(&**callee) {
@@ -81,7 +89,8 @@ pub fn reachable(module: &Module, roots: &[&str]) -> HashSet<String> {
 }
 
 /// The module without the functions unreachable from `roots`, in the original
-/// order, and the names of the removed functions.
+/// order, and the names of the removed functions. The custom rules attached
+/// to the functions kept stay attached (the rule functions are reachable).
 pub fn remove_unused_functions(module: &Module, roots: &[&str]) -> (Module, Vec<String>) {
     let keep = reachable(module, roots);
     let mut out = Module::new();
@@ -93,7 +102,20 @@ pub fn remove_unused_functions(module: &Module, roots: &[&str]) -> (Module, Vec<
             removed.push(f.name().to_string());
         }
     }
+    keep_rules(module, &mut out);
     (out, removed)
+}
+
+/// Attaches to the functions of `out` the custom rules they have in
+/// `module`, where `out` holds both the function and its rules.
+pub(crate) fn keep_rules(module: &Module, out: &mut Module) {
+    for (name, rules) in module.all_rules() {
+        let present = |r: &Option<adjit_ir::FuncName>| r.as_ref().is_none_or(|r| out.contains(r));
+        if out.contains(name) && present(&rules.jvp) && present(&rules.vjp) {
+            // Cannot fail: every name was just checked.
+            let _ = out.set_rules(name, rules.clone());
+        }
+    }
 }
 
 #[cfg(test)]

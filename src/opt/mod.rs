@@ -38,6 +38,10 @@
 //! - No pass grows a function except the opt-in reassociating rules: each
 //!   default rule replaces a node by an existing value, by one node, or by two
 //!   when it frees an operand that has no other use.
+//! - Custom derivative rules attached to functions (`Module::attach_vjp`)
+//!   stay attached in the optimised module, and removing unused functions
+//!   keeps the rule functions of the functions kept: optimising before
+//!   differentiating does not lose a rule.
 //! - Running out of rounds is a reported stop reason ([`Stop::RoundLimit`]),
 //!   not an error: the result is still a correct, verified function.
 //! - The verifier runs after every pass in debug builds (and whenever
@@ -385,6 +389,7 @@ fn run_functions(
             out.insert_or_replace(f.clone());
         }
     }
+    dce::keep_rules(module, &mut out);
     if options.remove_unused_functions {
         let (pruned, removed) = dce::remove_unused_functions(&out, roots);
         out = pruned;

@@ -31,6 +31,15 @@ pub(super) struct FuncAst {
     pub header_ok: bool,
 }
 
+/// `rules @f, jvp=@r, vjp=@s`: custom derivative rules attached to a
+/// function.
+#[derive(Debug)]
+pub(super) struct RulesAst {
+    pub func: Name,
+    pub jvp: Option<Name>,
+    pub vjp: Option<Name>,
+}
+
 /// `return %a, %b`.
 #[derive(Debug)]
 pub(super) struct Return {

@@ -206,11 +206,13 @@ impl SourceMap {
     }
 }
 
-/// Parses a module: a sequence of `func` definitions. Returns the module and
+/// Parses a module: a sequence of `func` definitions and `rules`
+/// attachments. Returns the module and
 /// where each of its parts came from, or every error found.
 pub fn parse_module(source: &str) -> Result<(Module, SourceMap), ParseErrors> {
-    let (funcs, mut errors) = parser::parse(source);
-    let result = resolve::resolve(&funcs, &mut errors);
+    let (funcs, rules, mut errors) = parser::parse_with_rules(source);
+    let mut result = resolve::resolve(&funcs, &mut errors);
+    resolve::attach_rules(&mut result.0, &rules, &mut errors);
     if errors.is_empty() {
         return Ok(result);
     }

@@ -13,7 +13,9 @@
 //! and parsing stops after [`MAX_ERRORS`] errors. Nothing is allocated from a
 //! number written in the text.
 
-use super::ast::{ConstLit, FuncAst, Lit, LitKind, Name, OpAst, OpKind, ResultDecl, Return, Stmt};
+use super::ast::{
+    ConstLit, FuncAst, Lit, LitKind, Name, OpAst, OpKind, ResultDecl, Return, RulesAst, Stmt,
+};
 use super::lexer::{Tok, Token, tokenize};
 use super::{Location, ParseError};
 use crate::checkpoint::Checkpoint;
@@ -51,7 +53,15 @@ struct Parser<'a> {
 }
 
 /// Parses `src` into function syntax trees and the syntax errors found.
-pub(super) fn parse(src: &str) -> (Vec<FuncAst>, Vec<ParseError>) {
+#[cfg(test)]
+fn parse(src: &str) -> (Vec<FuncAst>, Vec<ParseError>) {
+    let (funcs, _, errors) = parse_with_rules(src);
+    (funcs, errors)
+}
+
+/// Parses `src` into function syntax trees, the custom-rule attachments
+/// (`rules` lines between functions) and the syntax errors found.
+pub(super) fn parse_with_rules(src: &str) -> (Vec<FuncAst>, Vec<RulesAst>, Vec<ParseError>) {
     let mut p = Parser {
         toks: tokenize(src),
         i: 0,
@@ -60,6 +70,7 @@ pub(super) fn parse(src: &str) -> (Vec<FuncAst>, Vec<ParseError>) {
         errors: Vec::new(),
     };
     let mut funcs = Vec::new();
+    let mut rules = Vec::new();
     while !p.full() {
         match p.peek() {
             Tok::Eof => break,
@@ -68,6 +79,14 @@ pub(super) fn parse(src: &str) -> (Vec<FuncAst>, Vec<ParseError>) {
                     funcs.push(f);
                 }
             }
+            Tok::Ident("rules") => {
+                p.stmt_start = Some(p.i);
+                if let Ok(r) = p.rules_decl() {
+                    rules.push(r);
+                }
+                p.skip_line();
+                p.stmt_start = None;
+            }
             t => {
                 let msg = format!("expected `func`, found {}", t.describe());
                 let _ = p.error_here::<()>(msg);
@@ -75,7 +94,7 @@ pub(super) fn parse(src: &str) -> (Vec<FuncAst>, Vec<ParseError>) {
             }
         }
     }
-    (funcs, p.errors)
+    (funcs, rules, p.errors)
 }
 
 /// The ops whose names are not those of a unary, binary, comparison or
@@ -303,6 +322,34 @@ impl<'a> Parser<'a> {
         f.header_ok = true;
         self.body(&mut f);
         Some(f)
+    }
+
+    /// `rules @f, jvp=@r, vjp=@s` (either rule may be left out, not both).
+    fn rules_decl(&mut self) -> PResult<RulesAst> {
+        self.bump();
+        let func = self.func_ref("a function name `@name` after `rules`")?;
+        let (mut jvp, mut vjp) = (None, None);
+        while self.eat_punct(',') {
+            let is_jvp = match self.peek() {
+                Tok::Ident("jvp") => true,
+                Tok::Ident("vjp") => false,
+                _ => return self.expected("`jvp=` or `vjp=`"),
+            };
+            let loc = self.loc();
+            self.bump();
+            self.expect_punct('=', "`=` and the rule `@name`")?;
+            let rule = self.func_ref("the rule `@name`")?;
+            let slot = if is_jvp { &mut jvp } else { &mut vjp };
+            if slot.replace(rule).is_some() {
+                let kind = if is_jvp { "jvp" } else { "vjp" };
+                return self.error_at(loc, format!("`{kind}=` is given twice"));
+            }
+        }
+        if jvp.is_none() && vjp.is_none() {
+            return self.expected("`, jvp=@rule` or `, vjp=@rule`");
+        }
+        self.end_of_stmt()?;
+        Ok(RulesAst { func, jvp, vjp })
     }
 
     /// `(params) -> results {`

@@ -37,7 +37,8 @@ pub(super) fn name_text(name: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// The text of a module: its functions in order, separated by blank lines.
+/// The text of a module: its functions in order, separated by blank lines,
+/// then one `rules` line per function with custom derivative rules.
 pub fn print_module(module: &Module) -> String {
     let mut out = String::new();
     for (i, f) in module.functions().iter().enumerate() {
@@ -45,6 +46,16 @@ pub fn print_module(module: &Module) -> String {
             out.push('\n');
         }
         write_function(&mut out, f);
+    }
+    for (name, rules) in module.all_rules() {
+        out.push('\n');
+        let _ = write!(out, "rules @{}", name_text(name));
+        for (kind, rule) in [("jvp", &rules.jvp), ("vjp", &rules.vjp)] {
+            if let Some(rule) = rule {
+                let _ = write!(out, ", {kind}=@{}", name_text(rule));
+            }
+        }
+        out.push('\n');
     }
     out
 }

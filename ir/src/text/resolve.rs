@@ -9,7 +9,7 @@
 //! names *poisoned*: later uses of them report nothing more, so one mistake
 //! gives one error.
 
-use super::ast::{ConstLit, FuncAst, Lit, LitKind, Name, OpAst, OpKind, Stmt, type_list};
+use super::ast::{ConstLit, FuncAst, Lit, LitKind, Name, OpAst, OpKind, RulesAst, Stmt, type_list};
 use super::{FunctionLocations, Location, ParseError, SourceMap};
 use crate::builder::FunctionBuilder;
 use crate::function::{Function, Module, Value};
@@ -641,5 +641,41 @@ fn literal(lit: &Lit, elem: Elem) -> Result<Scalar, String> {
         (Elem::I64, _) => wrong("an i64 literal (an integer)"),
         (Elem::Bool, LitKind::Bool(b)) => Ok(Scalar::Bool(*b)),
         (Elem::Bool, _) => wrong("`true` or `false`"),
+    }
+}
+
+/// Attaches the `rules` lines to the module's functions; a name the module
+/// does not have, or a function given rules twice, is an error at its name.
+pub(super) fn attach_rules(module: &mut Module, rules: &[RulesAst], errors: &mut Vec<ParseError>) {
+    let mut done: HashSet<&str> = HashSet::new();
+    for r in rules {
+        let mut ok = true;
+        for name in std::iter::once(&r.func).chain(&r.jvp).chain(&r.vjp) {
+            if !module.contains(&name.text) {
+                push_error(
+                    errors,
+                    name.loc,
+                    format!("no function named @{}", name.text),
+                );
+                ok = false;
+            }
+        }
+        if !done.insert(&r.func.text) {
+            push_error(
+                errors,
+                r.func.loc,
+                format!("@{} is given rules twice", r.func.text),
+            );
+            ok = false;
+        }
+        if ok {
+            let set = crate::function::CustomRules {
+                jvp: r.jvp.as_ref().map(|n| Arc::from(n.text.as_str())),
+                vjp: r.vjp.as_ref().map(|n| Arc::from(n.text.as_str())),
+            };
+            if let Err(e) = module.set_rules(&r.func.text, set) {
+                push_error(errors, r.func.loc, e.to_string());
+            }
+        }
     }
 }

@@ -52,8 +52,13 @@
 //!
 //! `scan_adjoint` has a JVP (a `scan_adjoint` of the tangent steps of its
 //! forward and reverse steps), so forward-over-reverse works through loops
-//! (`hvp`). It has no VJP ([`AdError::Unsupported`]): reverse-over-reverse
-//! (`vjp` of a gradient) through a loop is not supported.
+//! (`hvp`), and a VJP (see [`scan_adjoint_vjp`]: the reverse sweep run
+//! again recording its carries, a `scan` that reverses it, and a
+//! `scan_adjoint` of the forward recurrence), so reverse-over-reverse does
+//! (`grad(grad f)`, `vjp(grad f)`), under every checkpointing policy, in
+//! existing ops the JIT compiles. The VJP holds two stacks of one row per
+//! step (the reverse sweep's carries and the forward states' cotangents),
+//! whatever the policy: the policy bounds the forward states only.
 
 use super::super::AdError;
 use super::super::batch::{VmapSpec, batched_type, to_batched};
@@ -185,10 +190,6 @@ fn fresh_batch_var(f: &Function) -> String {
         })
         .find(|name| !taken.iter().any(|t| &**t == name.as_str()))
         .unwrap_or_default()
-}
-
-fn unsupported<T>(op: &'static str, transform: &'static str) -> Result<T, AdError> {
-    Err(AdError::Unsupported { op, transform })
 }
 
 /// Which outputs of `f` may depend on the parameters flagged in `active`:
@@ -1010,9 +1011,427 @@ pub(crate) fn scan_adjoint_jvp(
     Ok((y, dy))
 }
 
-/// VJP of `scan_adjoint`: not supported (derivatives of a reverse sweep).
-pub(crate) fn scan_adjoint_vjp() -> Result<Vec<Option<Value>>, AdError> {
-    unsupported("scan_adjoint", "vjp")
+/// The indices in `range` of the float parameters of `f`, relative to the
+/// range's start.
+fn float_params(f: &Function, range: std::ops::Range<usize>) -> Vec<usize> {
+    let start = range.start;
+    range
+        .filter(|&i| f.ty(f.params()[i]).elem.is_float())
+        .map(|i| i - start)
+        .collect()
+}
+
+/// Builds (or reuses) the reverse step of a `scan_adjoint` that also
+/// returns its adjoint-carry input as per-step outputs: `(c..., a..., k...,
+/// x..., ax...) -> (a'..., ay..., a...)`, so the recomputed sweep stacks
+/// `a_{s+1}` at the index of step `s`.
+fn recording_step(ctx: &mut Ctx, adjoint: &str, nc: usize, na: usize) -> Result<String, AdError> {
+    let key = format!("adjoint-record:{adjoint:?}:{nc}:{na}");
+    if let Some(d) = ctx.memo(&key) {
+        return Ok(d.name);
+    }
+    let f = ctx.source(adjoint)?;
+    let mut cx = Emitter::new(ctx);
+    let params: Vec<Value> = f
+        .params()
+        .iter()
+        .map(|&p| cx.param(f.value_name(p), f.ty(p).clone()))
+        .collect();
+    let mut outs = cx.call(adjoint, &params)?;
+    outs.extend_from_slice(&params[nc..nc + na]);
+    let g = cx.finish(&outs);
+    Ok(ctx
+        .add(g, &format!("{adjoint}_record"), key, Vec::new())?
+        .name)
+}
+
+/// The layout of a `scan_adjoint` whose VJP is being built.
+struct AdjointLayout {
+    nc: usize,
+    nk: usize,
+    nx: usize,
+    na: usize,
+    n_axs: usize,
+    n_ay: usize,
+    trips: bool,
+}
+
+/// Builds (or reuses) the step of the forward sweep that reverses a
+/// `scan_adjoint`'s reverse sweep: a scan body over
+/// `(c..., [n], k..., ā..., c̄..., [i], x..., ax..., a..., āy...)` that
+/// advances the forward state `k` by the body and pulls the cotangent `ā`
+/// of the reverse sweep's carry back through the adjoint step at
+/// `(c, a, k, x, ax)` (with `a` the recorded `a_{s+1}`), summing the
+/// consts' cotangents in `c̄`. Per-step outputs: the cotangents of `k`, `x`
+/// and `ax` at that step. With a trip count `n` and step counter `i`,
+/// steps from `n` on keep the carry and output zeros. Only float values
+/// get cotangents; `ays` lists the adjoint step's per-step outputs that
+/// have one.
+fn reverse_reverse_step(
+    ctx: &mut Ctx,
+    body: &str,
+    adjoint: &str,
+    lay: &AdjointLayout,
+    ays: &[usize],
+) -> Result<String, AdError> {
+    let key = format!(
+        "adjoint-vjp:{body:?}:{adjoint:?}:{}:{}:{}:{}:{}:{}:{ays:?}",
+        lay.nc, lay.nk, lay.nx, lay.na, lay.n_axs, lay.trips
+    );
+    if let Some(d) = ctx.memo(&key) {
+        return Ok(d.name);
+    }
+    let AdjointLayout {
+        nc,
+        nk,
+        nx,
+        na,
+        n_axs,
+        n_ay,
+        trips,
+    } = *lay;
+    let adj = ctx.source(adjoint)?;
+    let n_params = nc + na + nk + nx + n_axs;
+    if adj.params().len() != n_params || adj.outputs().len() != na + n_ay {
+        return Err(internal(
+            "a scan_adjoint's adjoint step does not match its layout",
+        ));
+    }
+    let fl: Vec<usize> = float_params(&adj, 0..n_params);
+    let fa: Vec<usize> = float_params(&adj, nc..nc + na);
+    let fcn: Vec<usize> = float_params(&adj, 0..nc);
+    let out_float = |j: usize| adj.ty(adj.outputs()[j]).elem.is_float();
+    let seeds: Vec<Seed> = (0..na + n_ay)
+        .map(|j| {
+            let on = if j < na {
+                fa.contains(&j)
+            } else {
+                ays.contains(&(j - na))
+            };
+            if on && out_float(j) {
+                Seed::Param
+            } else {
+                Seed::Zero
+            }
+        })
+        .collect();
+    let spec = VjpSpec {
+        wrt: fl.clone(),
+        seeds,
+        zeros: true,
+        base: format!("{adjoint}_vjp"),
+    };
+    let d = ctx.vjp(adjoint, &spec)?;
+    let mut cx = Emitter::new(ctx);
+    let param = |cx: &mut Emitter, i: usize, suffix: &str| {
+        let p = adj.params()[i];
+        cx.param(&format!("{}{suffix}", adj.value_name(p)), adj.ty(p).clone())
+    };
+    let i64s = Type::scalar(Elem::I64);
+    // Parameters in scan order.
+    let c: Vec<Value> = (0..nc).map(|i| param(&mut cx, i, "")).collect();
+    let n = trips.then(|| cx.param("n", i64s.clone()));
+    let k: Vec<Value> = (0..nk).map(|i| param(&mut cx, nc + na + i, "")).collect();
+    let abar: Vec<Value> = fa.iter().map(|&i| param(&mut cx, nc + i, "_bar")).collect();
+    let cacc: Vec<Value> = fcn.iter().map(|&i| param(&mut cx, i, "_bar")).collect();
+    let step = trips.then(|| cx.param("i", i64s.clone()));
+    let xv: Vec<Value> = (0..nx)
+        .map(|i| param(&mut cx, nc + na + nk + i, ""))
+        .collect();
+    let ax: Vec<Value> = (0..n_axs)
+        .map(|i| param(&mut cx, nc + na + nk + nx + i, ""))
+        .collect();
+    let a: Vec<Value> = (0..na).map(|i| param(&mut cx, nc + i, "")).collect();
+    let aybar: Vec<Value> = ays
+        .iter()
+        .map(|&j| {
+            let o = adj.outputs()[na + j];
+            cx.param(&format!("{}_bar", adj.value_name(o)), adj.ty(o).clone())
+        })
+        .collect();
+    // The forward step.
+    let fwd = cx.call(body, &[&c[..], &k, &xv].concat())?;
+    let knext = fwd
+        .get(..nk)
+        .ok_or_else(|| internal("a loop body returns fewer values than its carry"))?
+        .to_vec();
+    // The adjoint step's cotangents.
+    let args = [&c[..], &a, &k, &xv, &ax, &abar, &aybar].concat();
+    let res = cx.call(&d.name, &args)?;
+    let cots = res
+        .get(na + n_ay..)
+        .filter(|r| r.len() == fl.len())
+        .ok_or_else(|| internal("an adjoint step's derivative has unexpected outputs"))?
+        .to_vec();
+    let cot_of = |i: usize| cots[fl.iter().position(|&k| k == i).unwrap_or(0)];
+    let anext: Vec<Value> = fa.iter().map(|&i| cot_of(nc + i)).collect();
+    let mut cnext = Vec::with_capacity(cacc.len());
+    for (&acc, &i) in cacc.iter().zip(&fcn) {
+        cnext.push(cx.add(acc, cot_of(i))?);
+    }
+    let mut ys = Vec::new();
+    for (start, len) in [
+        (nc + na, nk),
+        (nc + na + nk, nx),
+        (nc + na + nk + nx, n_axs),
+    ] {
+        for i in float_params(&adj, start..start + len) {
+            ys.push(cot_of(start + i));
+        }
+    }
+    let old: Vec<Value> = [&k[..], &abar, &cacc].concat();
+    let new: Vec<Value> = [&knext[..], &anext, &cnext].concat();
+    let mut outs = Vec::with_capacity(new.len() + ys.len() + 1);
+    match (n, step) {
+        (Some(n), Some(i)) => {
+            let live = cx.cmp(CmpOp::Lt, i, n)?;
+            for (&nv, &ov) in new.iter().zip(&old) {
+                let mask = cx.broadcast(live, cx.shape(nv), vec![])?;
+                outs.push(cx.select(mask, nv, ov)?);
+            }
+            let one = cx.splat(i64s, 1.0)?;
+            outs.push(cx.add(i, one)?);
+            for &y in &ys {
+                let mask = cx.broadcast(live, cx.shape(y), vec![])?;
+                let zero = cx.splat_like(y, 0.0)?;
+                outs.push(cx.select(mask, y, zero)?);
+            }
+        }
+        _ => {
+            outs.extend_from_slice(&new);
+            outs.extend_from_slice(&ys);
+        }
+    }
+    let g = cx.finish(&outs);
+    Ok(ctx
+        .add(g, &format!("{adjoint}_vjp_step"), key, Vec::new())?
+        .name)
+}
+
+/// Builds (or reuses) the reverse step of the forward recurrence with an
+/// extra cotangent per step: the body's adjoint step (see [`vjp_step`]) over
+/// the float carries and consts, whose carry cotangent gains the scanned
+/// input `extra_{t(s)}`: `(c..., k̄..., c̄..., k..., x..., extra...) ->
+/// (k̄_prev + extra..., c̄ + ∂c..., x̄...)`.
+fn forward_reverse_step(
+    ctx: &mut Ctx,
+    body: &str,
+    groups: [usize; 3],
+    [consts, carries, xs]: [&[usize]; 3],
+) -> Result<String, AdError> {
+    let key = format!("loop-vjp-extra:{body:?}:{groups:?}:{consts:?}:{carries:?}:{xs:?}");
+    if let Some(d) = ctx.memo(&key) {
+        return Ok(d.name);
+    }
+    let inner = vjp_step(ctx, body, groups, [consts, carries, xs, &[]])?;
+    let f = ctx.source(&inner)?;
+    let b = ctx.source(body)?;
+    let mut cx = Emitter::new(ctx);
+    let params: Vec<Value> = f
+        .params()
+        .iter()
+        .map(|&p| cx.param(f.value_name(p), f.ty(p).clone()))
+        .collect();
+    let extra: Vec<Value> = carries
+        .iter()
+        .map(|&i| {
+            let p = b.params()[groups[0] + i];
+            cx.param(&format!("{}_adj", b.value_name(p)), b.ty(p).clone())
+        })
+        .collect();
+    let mut outs = cx.call(&inner, &params)?;
+    for (o, &e) in outs.iter_mut().zip(&extra) {
+        *o = cx.add(*o, e)?;
+    }
+    let g = cx.finish(&outs);
+    Ok(ctx
+        .add(g, &format!("{body}_vjp_extra"), key, Vec::new())?
+        .name)
+}
+
+/// VJP of `scan_adjoint` (reverse over reverse through a loop). With
+/// `c_s` the forward states and `a_s` the reverse sweep's carries, the
+/// cotangents flow in three sweeps, all loops the JIT runs natively:
+/// 1. the reverse sweep again (a `scan_adjoint` under the op's policy)
+///    stacking each `a_{s+1}` at the index of step `s`;
+/// 2. a `scan` forward in `s` ([`reverse_reverse_step`]) that recomputes
+///    `c_s` and carries `ā_s`, the cotangent of the reverse carry, through
+///    the adjoint step's VJP: it yields `ā_n` (the cotangent of the
+///    adjoint carry's initial value), the consts' share, and per step the
+///    cotangents of `c_s`, `x_t` and `ax_t`;
+/// 3. the reverse sweep of the forward recurrence (a `scan_adjoint` under
+///    the op's policy, [`forward_reverse_step`]) with the cotangents of the
+///    `c_s` from sweep 2 added at each step: it yields the cotangents of
+///    the initial carry, of the consts and of the scanned inputs.
+///
+/// The states `c_s` are obtained as the policy says; the reverse carries
+/// `a_{s+1}` and the per-step cotangents of the `c_s` are stacked (one row
+/// per step of `length`). With a dynamic trip count, sweep 2 runs `length`
+/// steps and masks those from the trip count on.
+pub(crate) fn scan_adjoint_vjp(
+    cx: &mut Emitter,
+    op: &Op,
+    x: &[Value],
+    ybar: &[Option<Value>],
+    needs: &[bool],
+) -> Result<Vec<Option<Value>>, AdError> {
+    let Op::ScanAdjoint {
+        body,
+        adjoint,
+        length,
+        reverse,
+        checkpoint,
+        n_consts,
+        n_carry,
+        n_xs,
+        n_acarry,
+        trips,
+    } = op
+    else {
+        return Err(internal("scan_adjoint rule applied to another op"));
+    };
+    let (nc, nk, nx, na) = (*n_consts, *n_carry, *n_xs, *n_acarry);
+    let fixed = nc + nk + nx;
+    let n_axs = x
+        .len()
+        .checked_sub(fixed + na + usize::from(*trips))
+        .ok_or_else(|| internal("a scan_adjoint has fewer operands than its attributes say"))?;
+    let n_ay = ybar
+        .len()
+        .checked_sub(na)
+        .ok_or_else(|| internal("a scan_adjoint has fewer results than its adjoint carry"))?;
+    let lay = AdjointLayout {
+        nc,
+        nk,
+        nx,
+        na,
+        n_axs,
+        n_ay,
+        trips: *trips,
+    };
+    let trip = x.last().copied().filter(|_| *trips);
+    let is_float = |cx: &Emitter, v: Value| cx.elem(v).is_float();
+
+    // 1. The reverse sweep, recording a_{s+1}.
+    let rec = recording_step(cx.ctx, adjoint, nc, na)?;
+    let res = cx.push(
+        Op::ScanAdjoint {
+            body: body.clone(),
+            adjoint: Arc::from(rec.as_str()),
+            length: length.clone(),
+            reverse: *reverse,
+            checkpoint: *checkpoint,
+            n_consts: nc,
+            n_carry: nk,
+            n_xs: nx,
+            n_acarry: na,
+            trips: *trips,
+        },
+        x,
+    )?;
+    let a_stack = res[na + n_ay..].to_vec();
+
+    // 2. Forward in s: the cotangents through the adjoint step.
+    let ays: Vec<usize> = (0..n_ay)
+        .filter(|&j| ybar[na + j].is_some() && is_float(cx, res[na + j]))
+        .collect();
+    let step = reverse_reverse_step(cx.ctx, body, adjoint, &lay, &ays)?;
+    let (consts, carry) = (&x[..nc], &x[nc..nc + nk]);
+    let (xs, ainit) = (&x[nc + nk..fixed], &x[fixed..fixed + na]);
+    let axs = &x[fixed + na..fixed + na + n_axs];
+    let fa: Vec<usize> = (0..na).filter(|&i| is_float(cx, ainit[i])).collect();
+    let fcn: Vec<usize> = (0..nc).filter(|&i| is_float(cx, consts[i])).collect();
+    let fk: Vec<usize> = (0..nk).filter(|&i| is_float(cx, carry[i])).collect();
+    let fx: Vec<usize> = (0..nx).filter(|&i| is_float(cx, xs[i])).collect();
+    let fax: Vec<usize> = (0..n_axs).filter(|&i| is_float(cx, axs[i])).collect();
+    let mut args: Vec<Value> = consts.to_vec();
+    args.extend(trip);
+    args.extend_from_slice(carry);
+    for &i in &fa {
+        args.push(match ybar[i] {
+            Some(b) => b,
+            None => cx.splat_like(ainit[i], 0.0)?,
+        });
+    }
+    for &i in &fcn {
+        args.push(cx.splat_like(consts[i], 0.0)?);
+    }
+    if *trips {
+        args.push(cx.splat(Type::scalar(Elem::I64), 0.0)?);
+    }
+    args.extend_from_slice(xs);
+    args.extend_from_slice(axs);
+    args.extend_from_slice(&a_stack);
+    args.extend(ays.iter().filter_map(|&j| ybar[na + j]));
+    let n_carry2 = nk + fa.len() + fcn.len() + usize::from(*trips);
+    let sweep = cx.push(
+        Op::Scan {
+            body: Arc::from(step.as_str()),
+            length: length.clone(),
+            reverse: *reverse,
+            n_consts: nc + usize::from(*trips),
+            n_carry: n_carry2,
+            checkpoint: *checkpoint,
+        },
+        &args,
+    )?;
+    let ainit_bar = &sweep[nk..nk + fa.len()];
+    let cbar_adj = &sweep[nk + fa.len()..nk + fa.len() + fcn.len()];
+    let stacks = &sweep[n_carry2..];
+    let (kbar_stack, rest) = stacks.split_at(fk.len());
+    let (xbar_adj, axbar) = rest.split_at(fx.len());
+
+    // 3. The forward recurrence's reverse sweep, with the c̄_s added.
+    let back = forward_reverse_step(cx.ctx, body, [nc, nk, nx], [&fcn, &fk, &fx])?;
+    let mut args: Vec<Value> = x[..fixed].to_vec();
+    for &i in &fk {
+        args.push(cx.splat_like(carry[i], 0.0)?);
+    }
+    for &i in &fcn {
+        args.push(cx.splat_like(consts[i], 0.0)?);
+    }
+    args.extend_from_slice(kbar_stack);
+    args.extend(trip);
+    let res = cx.push(
+        Op::ScanAdjoint {
+            body: body.clone(),
+            adjoint: Arc::from(back.as_str()),
+            length: length.clone(),
+            reverse: *reverse,
+            checkpoint: *checkpoint,
+            n_consts: nc,
+            n_carry: nk,
+            n_xs: nx,
+            n_acarry: fk.len() + fcn.len(),
+            trips: *trips,
+        },
+        &args,
+    )?;
+    let (init_bar, rest) = res.split_at(fk.len());
+    let (cbar_fwd, xbar_fwd) = rest.split_at(fcn.len());
+
+    let mut xbar = vec![None; x.len()];
+    for (k, &i) in fcn.iter().enumerate() {
+        xbar[i] = Some(cx.add(cbar_adj[k], cbar_fwd[k])?);
+    }
+    for (k, &i) in fk.iter().enumerate() {
+        xbar[nc + i] = Some(init_bar[k]);
+    }
+    for (k, &i) in fx.iter().enumerate() {
+        xbar[nc + nk + i] = Some(cx.add(xbar_adj[k], xbar_fwd[k])?);
+    }
+    for (k, &i) in fa.iter().enumerate() {
+        xbar[fixed + i] = Some(ainit_bar[k]);
+    }
+    for (k, &i) in fax.iter().enumerate() {
+        xbar[fixed + na + i] = Some(axbar[k]);
+    }
+    for (b, &need) in xbar.iter_mut().zip(needs) {
+        if !need {
+            *b = None;
+        }
+    }
+    Ok(xbar)
 }
 
 /// Batching of `scan_adjoint` with an unbatched trip count: the forward

@@ -12,7 +12,7 @@
 //! | [`structural`] | broadcast, reshape, transpose, slice, pad, concat, gather, scatter-add |
 //! | [`reduce`] | reduce sum / prod / max / min |
 //! | [`linalg`] | matmul |
-//! | [`control`] | call, scan, while, scan_adjoint (JVP and batching) |
+//! | [`control`] | call, scan, while, scan_adjoint |
 //!
 //! `const`, `iota` and `size` have no operands, hence no derivative and no
 //! batch axis; their arms are here.
@@ -135,7 +135,7 @@ pub(crate) fn vjp(
         Op::Call { func } => control::call_vjp(cx, func, x, ybar, needs),
         Op::Scan { .. } => control::scan_vjp(cx, op, x, ybar, needs),
         Op::While { .. } => control::while_vjp(cx, op, x, y, ybar, needs),
-        Op::ScanAdjoint { .. } => control::scan_adjoint_vjp(),
+        Op::ScanAdjoint { .. } => control::scan_adjoint_vjp(cx, op, x, ybar, needs),
     }
 }
 
