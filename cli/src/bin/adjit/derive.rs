@@ -3,6 +3,7 @@
 
 use crate::error::CliError;
 use adjit::ir::{Function, Module};
+use adjit_capi::prepare::PrepError;
 use clap::Args;
 use std::collections::HashSet;
 
@@ -162,42 +163,14 @@ pub fn optimise(module: Module, name: String) -> Result<(Module, String), CliErr
     Ok((module, name))
 }
 
-/// Parameter indices from names; every float parameter when none are given.
+/// Parameter indices from names; every float parameter when none are given
+/// (the rule the C API follows too, so it is written once, there).
 fn wrt_indices(f: &Function, names: &[String]) -> Result<Vec<usize>, CliError> {
-    let params: Vec<&str> = f.params().iter().map(|&p| f.value_name(p)).collect();
-    if names.is_empty() {
-        let floats: Vec<usize> = f
-            .params()
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| f.ty(**p).elem.is_float())
-            .map(|(i, _)| i)
-            .collect();
-        if floats.is_empty() {
-            return Err(CliError::Input(format!(
-                "@{} has no float parameter to differentiate",
-                f.name()
-            )));
-        }
-        return Ok(floats);
-    }
-    names
-        .iter()
-        .map(|n| {
-            let n = n.trim().trim_start_matches('%');
-            params.iter().position(|p| *p == n).ok_or_else(|| {
-                CliError::Input(format!(
-                    "--wrt {n}: @{} has no parameter %{n} (its parameters: {})",
-                    f.name(),
-                    params
-                        .iter()
-                        .map(|p| format!("%{p}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })
-        })
-        .collect()
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    adjit_capi::prepare::wrt_indices(f, &names).map_err(|e| match e {
+        PrepError::NotFound(m) => CliError::Input(format!("--wrt: {m}")),
+        PrepError::Parse(m) | PrepError::Derive(m) | PrepError::Size(m) => CliError::Input(m),
+    })
 }
 
 /// Display labels for the outputs of a derived function: the outputs of
